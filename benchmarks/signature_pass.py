@@ -1,0 +1,111 @@
+"""Time the signature pass for one language of the embedded default against a naive pass.
+
+Naive: one sequence at a time through the full causal LM (LM head and logits included), one
+hook and one Hessian per Linear (no sharing), explicit inverse, then SparseGPT's upper
+Cholesky. Fast: the package's pass. Both on the same tokens; prints tokens/s, their ratio,
+the forward-only speed (the floor on this machine) and peak RSS. Medians over --repeats.
+
+    python benchmarks/signature_pass.py --language fr --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+
+import torch
+
+from langgeo.calibration import block_linears, collect_hessians, decoder_stack
+from langgeo.corpus import eld_documents, pack_sequences, select_documents, shuffled
+from langgeo.models import load_model, load_tokenizer
+from langgeo.signatures import binarize, layer_scores, top_half
+
+
+@torch.no_grad()
+def naive_pass(model, ids: torch.Tensor, damping: float) -> dict[str, torch.Tensor]:
+    linears = block_linears(model)
+    sums = {n: torch.zeros(m.in_features, m.in_features) for n, m in linears.items()}
+
+    def hook(name):
+        def pre_hook(module, args):
+            x = args[0].reshape(-1, args[0].shape[-1]).float()
+            sums[name] += x.T @ x
+        return pre_hook
+
+    handles = [m.register_forward_pre_hook(hook(n)) for n, m in linears.items()]
+    for row in ids:
+        model(input_ids=row[None])
+    for h in handles:
+        h.remove()
+    bits = {}
+    for name, m in linears.items():
+        h = sums[name] / ids.numel()
+        dead = torch.diagonal(h) == 0
+        h[dead, dead] = 1
+        h += damping * torch.diagonal(h).mean() * torch.eye(h.shape[0])
+        u = torch.linalg.cholesky(torch.linalg.inv(h), upper=True)
+        bits[name] = top_half(m.weight.float() ** 2 / torch.diagonal(u)[None, :] ** 2)
+    return bits
+
+
+@torch.no_grad()
+def forward_only(model, ids: torch.Tensor, batch_size: int) -> None:
+    stack = decoder_stack(model)
+    for batch in ids.split(batch_size):
+        stack(input_ids=batch, use_cache=False)
+
+
+def fast_pass(model, ids, batch_size, damping):
+    hessians = collect_hessians(model, ids.split(batch_size))
+    return binarize(layer_scores(model, hessians, "sparsegpt", damping), "per_matrix")
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", default="models/gemma3-270m")
+    parser.add_argument("--language", default="fr")
+    parser.add_argument("--tokens", type=int, default=4096)
+    parser.add_argument("--seq-len", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-naive", action="store_true")
+    args = parser.parse_args()
+
+    model, tokenizer = load_model(args.model_dir), load_tokenizer(args.model_dir)
+    docs = select_documents(shuffled(eld_documents()[args.language], args.language, 0),
+                            [tokenizer], args.tokens, args.seq_len, args.language, "eld")
+    ids = pack_sequences(tokenizer, docs, args.tokens, args.seq_len)
+    n = ids.numel()
+    print(f"{n} tokens ({ids.shape[0]} x {args.seq_len}), {torch.get_num_threads()} threads, "
+          f"median of {args.repeats}")
+    fwd = median_time(lambda: forward_only(model, ids, args.batch_size), args.repeats)
+    print(f"forward only (decoder stack): {n / fwd:7.0f} tok/s  ({fwd:.2f} s)")
+    fast = median_time(lambda: fast_pass(model, ids, args.batch_size, 0.01), args.repeats)
+    print(f"fast signature pass:          {n / fast:7.0f} tok/s  ({fast:.2f} s)  "
+          f"= {fwd / fast:.0%} of forward-only speed")
+    if not args.skip_naive:
+        naive = median_time(lambda: naive_pass(model, ids, 0.01), args.repeats)
+        print(f"naive signature pass:         {n / naive:7.0f} tok/s  ({naive:.2f} s)")
+        print(f"speed-up fast / naive: {naive / fast:.2f}x")
+        same = all((a == b).all() for a, b in zip(fast_pass(model, ids, args.batch_size, 0.01)
+                                                  .values(), naive_pass(model, ids, 0.01)
+                                                  .values()))
+        print(f"identical bits: {same}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    print(f"peak RSS: {peak:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""One calibration pass: H = XᵀX / n for the input X of every linear layer in the blocks.
+
+Layers that read the very same input tensor (q/k/v projections; gate/up in gated MLPs) share
+one Hessian: it is accumulated once, by the first of them to run. Sharing is found by object
+identity of the input while a reference to it is held for the whole batch, because addresses
+(``data_ptr``) of freed activations are reused and would merge unrelated inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from langgeo import LanggeoError
+
+
+def block_linears(model: nn.Module) -> dict[str, nn.Linear]:
+    """Every ``nn.Linear`` inside the transformer blocks, by qualified name, in forward order.
+
+    The blocks are the longest ``nn.ModuleList`` of the model; embeddings and the LM head sit
+    outside it and are excluded by construction.
+    """
+    lists = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.ModuleList)]
+    if not lists:
+        raise LanggeoError(f"{type(model).__name__} has no list of transformer blocks")
+    blocks_name, blocks = max(lists, key=lambda item: len(item[1]))
+    linears = {f"{blocks_name}.{name}": m for name, m in blocks.named_modules()
+               if isinstance(m, nn.Linear)}
+    if not linears:
+        raise LanggeoError(f"{type(model).__name__}: no nn.Linear inside {blocks_name}")
+    return linears
+
+
+def decoder_stack(model: nn.Module) -> nn.Module:
+    """The model without its LM head: logits over a large vocabulary are costly and unused."""
+    base = getattr(model, "base_model", None)
+    return base if isinstance(base, nn.Module) and base is not model else model
+
+
+@dataclass
+class Hessians:
+    """Result of a calibration pass.
+
+    ``hessian[leader]`` is the mean XᵀX, shape ``(in_features, in_features)``, fp32, over all
+    ``n_tokens`` input rows; ``leader_of[name]`` names the Hessian each linear layer uses.
+    """
+
+    hessian: dict[str, torch.Tensor]
+    leader_of: dict[str, str]
+    n_tokens: int
+
+
+class _Collector:
+    def __init__(self, linears: dict[str, nn.Linear], device: torch.device) -> None:
+        self.linears = linears
+        self.device = device
+        self.sums: dict[str, torch.Tensor] = {}
+        self.leader_of: dict[str, str] = {}
+        self.rows = 0
+        self._batch_inputs: dict[int, tuple[torch.Tensor, str]] = {}
+
+    def hook(self, name: str):
+        def pre_hook(module: nn.Module, args: tuple) -> None:
+            x = args[0]
+            seen = self._batch_inputs.get(id(x))
+            if seen is not None and seen[0] is x:
+                leader = seen[1]
+            else:
+                leader = name
+                self._batch_inputs[id(x)] = (x, name)
+                flat = x.detach().reshape(-1, x.shape[-1]).float()
+                acc = self.sums.get(name)
+                if acc is None:
+                    acc = self.sums[name] = torch.zeros(flat.shape[1], flat.shape[1],
+                                                        dtype=torch.float32, device=self.device)
+                acc.addmm_(flat.T, flat)
+            known = self.leader_of.setdefault(name, leader)
+            if known != leader:
+                raise LanggeoError(f"layer {name}: shares its input with {leader} in one batch "
+                                   f"but with {known} in another; the model's forward is not "
+                                   "stable across batches")
+        return pre_hook
+
+    def end_batch(self) -> None:
+        self._batch_inputs.clear()
+
+
+@torch.no_grad()
+def collect_hessians(model: nn.Module, batches: Iterable[torch.Tensor]) -> Hessians:
+    """Run ``batches`` (int64 token ids, each ``(batch, seq_len)``) through the decoder stack.
+
+    Activations run in the model's dtype; Hessians accumulate in fp32 on the model's device.
+    """
+    linears = block_linears(model)
+    device = next(model.parameters()).device
+    collector = _Collector(linears, device)
+    handles = [m.register_forward_pre_hook(collector.hook(n)) for n, m in linears.items()]
+    stack = decoder_stack(model)
+    try:
+        for ids in batches:
+            stack(input_ids=ids.to(device), use_cache=False)
+            collector.rows += ids.numel()
+            collector.end_batch()
+    finally:
+        for h in handles:
+            h.remove()
+    missing = [n for n in linears if n not in collector.leader_of]
+    if missing:
+        raise LanggeoError(f"layers never ran during calibration: {missing[:5]}")
+    hessian = {n: s / collector.rows for n, s in collector.sums.items()}
+    for name, h in hessian.items():
+        if not torch.isfinite(h).all():
+            raise LanggeoError(f"NaN or Inf in the inputs of layer {name}")
+    return Hessians(hessian, collector.leader_of, collector.rows)

@@ -1,0 +1,289 @@
+"""Command-line entry points, one per DVC stage. Each is configured by ``params.yaml`` only;
+paths follow one fixed layout (see ``Layout``) that ``dvc.yaml`` mirrors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from langgeo import LanggeoError, __version__
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where every stage reads and writes, relative to the repository root."""
+
+    root: Path = Path(".")
+
+    def model(self, model: str) -> Path:
+        return self.root / "models" / model
+
+    def shards(self, dataset: str) -> Path:
+        return self.root / "data" / "calibration" / dataset
+
+    def labels(self) -> Path:
+        return self.root / "data" / "labels.parquet"
+
+    def signatures(self, model: str, dataset: str) -> Path:
+        return self.root / "data" / "signatures" / model / dataset
+
+    def distances(self) -> Path:
+        return self.root / "data" / "distances"
+
+    def pair_distances(self, model: str, dataset: str) -> Path:
+        return self.distances() / model / f"{dataset}.parquet"
+
+    def ensemble_distances(self) -> Path:
+        return self.distances() / "ensemble.parquet"
+
+    def embedding(self) -> Path:
+        return self.root / "data" / "embedding"
+
+    def metrics(self) -> Path:
+        return self.root / "reports" / "metrics.json"
+
+    def figures(self) -> Path:
+        return self.root / "reports" / "figures"
+
+
+def _pairs(params) -> list[tuple[str, str]]:
+    return [(m.name, d.name) for m in params.models for d in params.datasets]
+
+
+def cmd_prepare_model(params, layout: Layout, args) -> None:
+    from langgeo.models import prepare_model
+
+    start = time.perf_counter()
+    out = prepare_model(params.model(args.model), layout.model(args.model))
+    print(f"prepared model {args.model!r} in {out} ({time.perf_counter() - start:.0f} s)")
+
+
+def cmd_calibrate(params, layout: Layout, args) -> None:
+    from tqdm import tqdm
+
+    from langgeo.corpus import (check_languages, select_documents, shuffled, source_documents,
+                                write_shard)
+    from langgeo.models import load_tokenizer
+    from langgeo.storage import atomic_path
+
+    spec = params.dataset(args.dataset)
+    documents = source_documents(spec.source)
+    check_languages(params.languages, list(documents), spec.name)
+    tokenizers = [load_tokenizer(layout.model(m.name)) for m in params.models]
+    cal = params.calibration
+    with atomic_path(layout.shards(spec.name)) as tmp:
+        tmp.mkdir()
+        n_docs = 0
+        for lang in tqdm(params.languages, desc=f"calibration text ({spec.name})", unit="lang"):
+            chosen = select_documents(shuffled(documents[lang], lang, params.seed), tokenizers,
+                                      cal.tokens_per_language, cal.seq_len, lang, spec.name)
+            n_docs += len(chosen)
+            write_shard(tmp / f"{lang}.parquet", chosen, {
+                "dataset": spec.name, "language": lang, "seed": str(params.seed),
+                "tokens_per_language": str(cal.tokens_per_language),
+                "seq_len": str(cal.seq_len)})
+    print(f"calibration text for {len(params.languages)} languages of {spec.name!r}: "
+          f"{n_docs} documents in {layout.shards(spec.name)}")
+
+
+def cmd_labels(params, layout: Layout, args) -> None:
+    from langgeo.families import language_labels
+    from langgeo.storage import atomic_path
+
+    table = language_labels(params.languages)
+    with atomic_path(layout.labels()) as tmp:
+        table.to_parquet(tmp, index=False)
+    print(f"labels: {len(table)} languages, {table['family'].nunique()} families, "
+          f"{table['branch'].nunique()} primary branches -> {layout.labels()}")
+
+
+def cmd_signatures(params, layout: Layout, args) -> None:
+    import torch
+    from tqdm import tqdm
+
+    from langgeo.calibration import collect_hessians
+    from langgeo.corpus import pack_sequences, read_shard
+    from langgeo.models import load_model, load_tokenizer
+    from langgeo.signatures import binarize, layer_scores, write_signature
+    from langgeo.storage import atomic_path
+
+    torch.manual_seed(params.seed)
+    sig, cal = params.signatures, params.calibration
+    model = load_model(layout.model(args.model), sig.device, sig.dtype)
+    tokenizer = load_tokenizer(layout.model(args.model))
+    params.dataset(args.dataset)
+    out = layout.signatures(args.model, args.dataset)
+    start, n_bits = time.perf_counter(), 0
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        bar = tqdm(params.languages, desc=f"signatures ({args.model}, {args.dataset})",
+                   unit="lang")
+        for lang in bar:
+            documents = read_shard(layout.shards(args.dataset) / f"{lang}.parquet")
+            ids = pack_sequences(tokenizer, documents, cal.tokens_per_language, cal.seq_len)
+            try:
+                hessians = collect_hessians(model, ids.split(sig.batch_size))
+                bits = binarize(layer_scores(model, hessians, sig.score, sig.damping),
+                                sig.binarization)
+            except LanggeoError as exc:
+                raise LanggeoError(f"language {lang!r}: {exc}") from exc
+            n_bits = sum(b.size for b in bits.values())
+            write_signature(tmp / f"{lang}.parquet", bits, {
+                "model": args.model, "dataset": args.dataset, "language": lang,
+                "tokens": int(ids.numel()), "seq_len": cal.seq_len, "score": sig.score,
+                "binarization": sig.binarization, "damping": sig.damping, "seed": params.seed,
+                "langgeo_version": __version__})
+            elapsed = time.perf_counter() - start
+            bar.set_postfix(tok_s=f"{(bar.n + 1) * ids.numel() / elapsed:.0f}")
+    elapsed = time.perf_counter() - start
+    total = len(params.languages) * cal.tokens_per_language
+    print(f"signatures: {len(params.languages)} languages x {n_bits:,} bits, "
+          f"{total:,} tokens in {elapsed:.0f} s ({total / elapsed:.0f} tok/s) -> {out}")
+
+
+def cmd_distances(params, layout: Layout, args) -> None:
+    from langgeo.distances import distances_from_files, write_matrix
+    from langgeo.storage import atomic_path
+
+    final = layout.distances()
+    with atomic_path(final) as staged:
+        matrices = []
+        for model, dataset in _pairs(params):
+            folder = layout.signatures(model, dataset)
+            matrix = distances_from_files([folder / f"{c}.parquet" for c in params.languages])
+            matrices.append(matrix)
+            write_matrix(staged / model / f"{dataset}.parquet", params.languages, matrix)
+        ensemble = np.mean(matrices, axis=0)
+        write_matrix(staged / "ensemble.parquet", params.languages, ensemble)
+    off = ensemble[np.triu_indices(len(params.languages), 1)]
+    print(f"distances: {len(matrices)} (model, dataset) pairs; ensemble off-diagonal "
+          f"min {off.min():.4f} median {np.median(off):.4f} max {off.max():.4f} -> {final}")
+
+
+def _embed(distances: np.ndarray, params) -> tuple[np.ndarray, np.ndarray]:
+    from langgeo.embedding import classical_mds
+
+    return classical_mds(distances, params.embedding.n_components,
+                         params.embedding.distance_transform)
+
+
+def cmd_embed(params, layout: Layout, args) -> None:
+    import pandas as pd
+
+    from langgeo.distances import read_matrix
+    from langgeo.storage import atomic_path
+
+    codes, distances = read_matrix(layout.ensemble_distances())
+    coords, eigenvalues = _embed(distances, params)
+    latent = pd.DataFrame(coords, columns=[f"mds_{i + 1}" for i in range(coords.shape[1])])
+    latent.insert(0, "language", codes)
+    negative = -eigenvalues[eigenvalues < 0].sum() / np.abs(eigenvalues).sum()
+    spectrum = pd.DataFrame({"component": np.arange(1, len(eigenvalues) + 1),
+                             "eigenvalue": eigenvalues,
+                             "kept": np.arange(len(eigenvalues)) < coords.shape[1]})
+    with atomic_path(layout.embedding()) as tmp:
+        tmp.mkdir()
+        latent.to_parquet(tmp / "latent.parquet", index=False)
+        spectrum.to_parquet(tmp / "spectrum.parquet", index=False)
+    print(f"embedding: {len(codes)} languages in {coords.shape[1]} dimensions "
+          f"(negative eigenvalue mass {negative:.2%}) -> {layout.embedding()}")
+
+
+def _outputs(layout: Layout) -> dict[str, str]:
+    from langgeo.tracking import tracking_uri
+
+    return {"latent vectors": str(layout.embedding() / "latent.parquet"),
+            "distances": str(layout.ensemble_distances()),
+            "metrics": str(layout.metrics()),
+            "MLflow store": f"{tracking_uri()} (make ui)"}
+
+
+def cmd_evaluate(params, layout: Layout, args) -> None:
+    import pandas as pd
+
+    from langgeo.distances import read_matrix
+    from langgeo.evaluation import evaluate_kmeans
+    from langgeo.reports import scatter_figure, summary
+    from langgeo.storage import write_json
+    from langgeo.tracking import log_configuration
+
+    labels = pd.read_parquet(layout.labels()).set_index("code")
+    latent = pd.read_parquet(layout.embedding() / "latent.parquet")
+    codes = latent["language"].tolist()
+    if codes != list(params.languages) or set(codes) - set(labels.index):
+        raise LanggeoError("the embedding or labels do not match params 'languages'; run "
+                           "`dvc repro` to bring them up to date")
+    gold = labels.loc[codes, params.evaluation.label_level].tolist()
+    ev = params.evaluation
+    coords = latent.drop(columns="language").to_numpy()
+    metrics = {"label_level": ev.label_level,
+               "pairs": [f"{m}/{d}" for m, d in _pairs(params)],
+               "ensemble": evaluate_kmeans(coords, gold, ev.kmeans_seeds, params.seed),
+               "per_pair": {}}
+    for model, dataset in _pairs(params):
+        pair_codes, matrix = read_matrix(layout.pair_distances(model, dataset))
+        pair_coords, _ = _embed(matrix, params)
+        metrics["per_pair"][f"{model}/{dataset}"] = evaluate_kmeans(
+            pair_coords, gold, ev.kmeans_seeds, params.seed)
+    figure = layout.figures() / "mds.png"
+    scatter_figure(figure, coords, codes, gold,
+                   f"Classical MDS of {len(codes)} languages, coloured by {ev.label_level}")
+    write_json(metrics, layout.metrics())
+    run_id = log_configuration(params, metrics["ensemble"], metrics["per_pair"],
+                               [layout.metrics(), figure, layout.embedding() / "latent.parquet"])
+    print(summary(metrics, _outputs(layout)))
+    print(f"  MLflow parent run: {run_id}")
+
+
+def cmd_summary(params, layout: Layout, args) -> None:
+    from langgeo.reports import read_metrics, summary
+
+    print(summary(read_metrics(layout.metrics()), _outputs(layout)))
+
+
+COMMANDS = {
+    "prepare-model": (cmd_prepare_model, ["model"]),
+    "calibrate": (cmd_calibrate, ["dataset"]),
+    "labels": (cmd_labels, []),
+    "signatures": (cmd_signatures, ["model", "dataset"]),
+    "distances": (cmd_distances, []),
+    "embed": (cmd_embed, []),
+    "evaluate": (cmd_evaluate, []),
+    "summary": (cmd_summary, []),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Hub look-ups fail fast offline instead of retrying for ~50 s; HF_HUB_OFFLINE=0 opts out.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    parser = argparse.ArgumentParser(prog="langgeo", description=__doc__)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, options) in COMMANDS.items():
+        p = sub.add_parser(name)
+        for option in options:
+            p.add_argument(f"--{option}", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "urllib3", "alembic", "mlflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from langgeo.params import load_params
+
+    try:
+        params = load_params(args.params)
+        COMMANDS[args.command][0](params, Layout(), args)
+    except LanggeoError as exc:
+        print(f"langgeo {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

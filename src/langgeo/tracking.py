@@ -1,0 +1,62 @@
+"""MLflow tracking: one parent run per pipeline configuration, a child per (model, dataset)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from langgeo.params import Params, flat_params
+
+
+def project_root() -> Path:
+    """The repository root. DVC sets ``DVC_ROOT`` to the real root, also in queued
+    experiments that run in a temporary copy, so the store is never written into a copy."""
+    return Path(os.environ.get("DVC_ROOT", os.getcwd())).resolve()
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    """sqlite store at the repository root (the file store is deprecated in MLflow 3)."""
+    return f"sqlite:///{(root or project_root()) / 'mlruns.db'}"
+
+
+def _numeric(metrics: Mapping[str, object]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def log_configuration(params: Params, metrics: Mapping[str, object],
+                      children: Mapping[str, Mapping[str, object]],
+                      artifacts: Sequence[Path], root: Path | None = None) -> str:
+    """Log one configuration; returns the parent run id.
+
+    ``children`` maps a name such as ``gemma3-270m/eld`` to that pair's metrics.
+    """
+    os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    import mlflow
+
+    root = root or project_root()
+    mlflow.set_tracking_uri(tracking_uri(root))
+    name = params.tracking.experiment
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        experiment_id = mlflow.create_experiment(
+            name, artifact_location=(root / "mlartifacts").as_uri(),
+            # Opens the UI on the runs table instead of the GenAI traces view.
+            tags={"mlflow.experimentKind": "custom_model_development"})
+    else:
+        experiment_id = experiment.experiment_id
+    config = params.config_hash()
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"config-{config}",
+                          tags={"langgeo.config_hash": config}) as parent:
+        mlflow.log_params(flat_params(params))
+        mlflow.log_metrics(_numeric(metrics))
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
+        for child, child_metrics in children.items():
+            with mlflow.start_run(experiment_id=experiment_id, run_name=child, nested=True,
+                                  tags={"langgeo.config_hash": config}):
+                model, dataset = child.split("/")
+                mlflow.log_params({"model": model, "dataset": dataset})
+                mlflow.log_metrics(_numeric(child_metrics))
+        return parent.info.run_id

@@ -1,0 +1,66 @@
+import pytest
+import torch
+from torch import nn
+
+from langgeo.calibration import block_linears, collect_hessians
+
+
+def brute_force_hessians(model, batches):
+    """One hook and one float64 XᵀX per Linear, every input kept: slow and obviously right."""
+    linears = block_linears(model)
+    inputs = {name: [] for name in linears}
+    handles = [m.register_forward_pre_hook(
+        lambda mod, args, name=name: inputs[name].append(args[0].detach().reshape(
+            -1, args[0].shape[-1]).double())) for name, m in linears.items()]
+    with torch.no_grad():
+        for ids in batches:
+            model(input_ids=ids)  # the full model, LM head included
+    for h in handles:
+        h.remove()
+    out = {}
+    for name, xs in inputs.items():
+        x = torch.cat(xs)
+        out[name] = x.T @ x / x.shape[0]
+    return out
+
+
+def test_block_linears_excludes_embeddings_and_head(tiny_model):
+    names = list(block_linears(tiny_model))
+    assert len(names) == 2 * 7  # q, k, v, o, gate, up, down per block
+    assert all(".layers." in n for n in names)
+    assert not any("lm_head" in n or "embed" in n for n in names)
+
+
+def test_hessians_match_brute_force(tiny_model):
+    ids = torch.randint(3, 300, (6, 24), generator=torch.Generator().manual_seed(1))
+    fast = collect_hessians(tiny_model, ids.split(4))
+    slow = brute_force_hessians(tiny_model, ids.split(4))
+    assert fast.n_tokens == ids.numel()
+    for name, leader in fast.leader_of.items():
+        torch.testing.assert_close(fast.hessian[leader].double(), slow[name],
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_shared_inputs_are_found_from_the_forward(tiny_model):
+    ids = torch.randint(3, 300, (2, 16), generator=torch.Generator().manual_seed(2))
+    leader_of = collect_hessians(tiny_model, [ids]).leader_of
+    for block in ("model.layers.0", "model.layers.1"):
+        attn, mlp = f"{block}.self_attn", f"{block}.mlp"
+        assert leader_of[f"{attn}.k_proj"] == leader_of[f"{attn}.v_proj"] == f"{attn}.q_proj"
+        assert leader_of[f"{mlp}.up_proj"] == f"{mlp}.gate_proj"
+        assert leader_of[f"{attn}.o_proj"] == f"{attn}.o_proj"
+        assert leader_of[f"{mlp}.down_proj"] == f"{mlp}.down_proj"
+    assert len(set(leader_of.values())) == 2 * 4
+
+
+def test_non_finite_activations_name_the_layer(tiny_model):
+    with torch.no_grad():
+        tiny_model.model.layers[1].mlp.up_proj.weight[0, 0] = float("nan")
+    ids = torch.randint(3, 300, (1, 8))
+    with pytest.raises(Exception, match="model.layers.1.mlp.down_proj"):
+        collect_hessians(tiny_model, [ids])
+
+
+def test_model_without_blocks_is_rejected():
+    with pytest.raises(Exception, match="no list of transformer blocks"):
+        block_linears(nn.Sequential(nn.Linear(2, 2)))

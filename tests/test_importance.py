@@ -1,0 +1,68 @@
+import logging
+
+import pytest
+import torch
+
+from langgeo import LanggeoError
+from langgeo.importance import column_factors, importance
+from langgeo.signatures import top_half
+
+
+def random_hessian(d: int, n: int = 40, dead: tuple[int, ...] = (), seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g) * torch.linspace(0.2, 3.0, d)
+    x[:, list(dead)] = 0
+    return x.T @ x / n
+
+
+def reference_scores(w, h, score, damping):
+    """Textbook formulas in float64: explicit inverse, then SparseGPT's upper Cholesky."""
+    w, h = w.double(), h.double().clone()
+    dead = torch.diagonal(h) == 0
+    if score == "magnitude":
+        return w.abs()
+    if score == "wanda":
+        return w.abs() * torch.sqrt(torch.diagonal(h) * 40)
+    h[dead, dead] = 1
+    h += damping * torch.diagonal(h).mean() * torch.eye(h.shape[0], dtype=h.dtype)
+    inv = torch.linalg.inv(h)
+    if score == "obs":
+        s = w**2 / torch.diagonal(inv)
+    else:
+        s = w**2 / torch.diagonal(torch.linalg.cholesky(inv, upper=True)) ** 2
+    s[:, dead] = 0
+    return s
+
+
+@pytest.mark.parametrize("score", ["sparsegpt", "obs", "wanda", "magnitude"])
+@pytest.mark.parametrize("dead", [(), (3, 7)])
+def test_scores_and_bits_match_reference(score, dead):
+    h = random_hessian(24, dead=dead)
+    w = torch.randn(16, 24, generator=torch.Generator().manual_seed(5))
+    fast = importance(w, column_factors(h, score, 0.01, 40), score)
+    slow = reference_scores(w, h, score, 0.01)
+    torch.testing.assert_close(fast.double(), slow, rtol=2e-4, atol=1e-8)
+    assert (top_half(fast) == top_half(slow)).all()
+
+
+def test_magnitude_ignores_the_language():
+    w = torch.randn(8, 12)
+    a = importance(w, column_factors(random_hessian(12, seed=1), "magnitude", 0.01, 40),
+                   "magnitude")
+    b = importance(w, column_factors(random_hessian(12, seed=2), "magnitude", 0.01, 40),
+                   "magnitude")
+    assert (top_half(a) == top_half(b)).all()
+
+
+def test_indefinite_hessian_gets_more_damping(caplog):
+    h = torch.diag(torch.tensor([1.0, -0.5, 2.0]))
+    with caplog.at_level(logging.WARNING):
+        c = column_factors(h, "sparsegpt", 0.01, 10, name="layer.x")
+    assert torch.isfinite(c).all() and (c > 0).all()
+    assert "layer.x" in caplog.text and "not positive definite" in caplog.text
+
+
+def test_hopeless_hessian_is_an_error():
+    h = torch.diag(torch.tensor([1.0, -1e9]))
+    with pytest.raises(LanggeoError, match="layer.y.*not positive definite"):
+        column_factors(h, "obs", 0.01, 10, name="layer.y")

@@ -1,0 +1,55 @@
+import copy
+
+import pytest
+import yaml
+
+from langgeo import LanggeoError
+from langgeo.params import flat_params, load_params, parse_params
+
+DEFAULT = yaml.safe_load(open("params.yaml"))
+
+
+def mutated(path, value):
+    raw = copy.deepcopy(DEFAULT)
+    *parents, last = path.split(".")
+    node = raw
+    for key in parents:
+        node = node[key]
+    if value is KeyError:
+        del node[last]
+    else:
+        node[last] = value
+    return raw
+
+
+def test_repository_params_are_valid():
+    params = parse_params(DEFAULT)
+    assert len(params.languages) == 59 and params.models[0].name == "gemma3-270m"
+    assert flat_params(params)["signatures.score"] == "sparsegpt"
+    assert params.config_hash() == parse_params(copy.deepcopy(DEFAULT)).config_hash()
+
+
+@pytest.mark.parametrize("path, value, message", [
+    ("calibration.tokens_per_language", KeyError, "missing 'calibration.tokens_per_language'"),
+    ("calibration.tokens_per_language", "many", "must be int"),
+    ("calibration.tokens_per_language", 1000, "multiple of 'calibration.seq_len'"),
+    ("calibration.seq_len", -4, "positive integer"),
+    ("signatures.score", "random", "choose one of"),
+    ("signatures.batch_size", True, "must be int"),
+    ("signatures.damping", 0, "must be > 0"),
+    ("models", ["gpt-9"], "not in 'model_catalog'"),
+    ("datasets", [], "is empty"),
+    ("languages", ["fr", "fr"], "twice"),
+    ("embedding.n_components", 0, "null or a positive integer"),
+])
+def test_malformed_params_are_named(path, value, message):
+    with pytest.raises(LanggeoError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_params(mutated(path, value))
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(LanggeoError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("a: [1,\n")
+    with pytest.raises(LanggeoError, match="not valid YAML"):
+        load_params(tmp_path / "bad.yaml")

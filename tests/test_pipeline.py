@@ -1,0 +1,133 @@
+"""The DVC pipeline end to end on a tiny model and four languages, in a scratch project."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from langgeo.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def make_project(root: Path, model_dir: Path, **overrides) -> Path:
+    """A copy of this repository's pipeline whose params point at the tiny model."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__",
+                                                                             "*.egg-info"))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params.update(languages=["fr", "es", "de", "ru"], models=["tiny"],
+                  calibration={"tokens_per_language": 256, "seq_len": 64},
+                  evaluation={"label_level": "branch", "kmeans_seeds": 2})
+    params["model_catalog"]["tiny"] = {"source": "pretrained", "id": str(model_dir)}
+    for key, value in overrides.items():
+        params[key] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root
+
+
+def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1"}
+    env.pop("DVC_ROOT", None)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
+    project = make_project(tmp_path / "project", tiny_model_dir)
+    assert run(["git", "init", "-q"], project).returncode == 0
+    assert run([str(BIN / "dvc"), "init", "-q"], project).returncode == 0
+
+    first = run([str(BIN / "dvc"), "repro"], project)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "4 languages, 3 gold labels" in first.stdout
+
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert metrics["pairs"] == ["tiny/eld"]
+    assert set(metrics["ensemble"]) >= {"ari_mean", "purity_mean", "silhouette"}
+    signatures = sorted((project / "data/signatures/tiny/eld").glob("*.parquet"))
+    assert [p.stem for p in signatures] == ["de", "es", "fr", "ru"]
+    assert (project / "reports/figures/mds.png").stat().st_size > 0
+
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns.db'}")
+    runs = mlflow.search_runs(experiment_names=["langgeo"])
+    assert len(runs) == 2  # the configuration and its one (model, dataset) child
+    parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
+    assert parent["metrics.ari_mean"] == pytest.approx(metrics["ensemble"]["ari_mean"])
+    assert parent["params.signatures.score"] == "sparsegpt"
+
+    start = time.perf_counter()
+    second = run([str(BIN / "dvc"), "repro"], project)
+    assert second.returncode == 0 and "Running stage" not in second.stdout
+    assert time.perf_counter() - start < 15
+
+    # Determinism: the same params give byte-identical signature files.
+    before = {p.name: p.read_bytes() for p in signatures}
+    again = run([str(BIN / "langgeo"), "signatures", "--model", "tiny", "--dataset", "eld"],
+                project)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {p.name: p.read_bytes() for p in signatures} == before
+
+
+@pytest.fixture
+def project(tmp_path, tiny_model_dir, monkeypatch):
+    root = make_project(tmp_path / "p", tiny_model_dir)
+    (root / "models").mkdir()
+    os.symlink(tiny_model_dir, root / "models" / "tiny")
+    monkeypatch.chdir(root)
+    return root
+
+
+def set_params(root: Path, **overrides) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params.update(overrides)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def test_unknown_language_fails_cleanly(project, capsys):
+    set_params(project, languages=["fr", "xx"])
+    assert main(["calibrate", "--dataset", "eld"]) == 2
+    err = capsys.readouterr().err
+    assert "['xx'] not in dataset 'eld'" in err and "am ar az" in err
+    assert not (project / "data").exists()
+
+
+def test_too_few_tokens_fails_cleanly(project, capsys):
+    set_params(project, calibration={"tokens_per_language": 1 << 20, "seq_len": 64})
+    assert main(["calibrate", "--dataset", "eld"]) == 2
+    err = capsys.readouterr().err
+    assert "language 'fr'" in err and "fewer than the 1032192 needed" in err
+    assert not (project / "data" / "calibration" / "eld").exists()
+    assert list((project / "data" / "calibration").iterdir()) == []
+
+
+def test_model_that_cannot_load_offline_fails_fast(project, capsys, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["model_catalog"]["ghost"] = {"source": "pretrained", "id": "no-such-org/no-model"}
+    params["models"] = ["ghost"]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    start = time.perf_counter()
+    assert main(["prepare-model", "--model", "ghost"]) == 2
+    assert time.perf_counter() - start < 10
+    err = capsys.readouterr().err
+    assert "no-such-org/no-model" in err and "HF_HUB_OFFLINE" in err
+    assert not (project / "models" / "ghost").exists()
+
+
+def test_malformed_params_exit_non_zero(project, capsys):
+    set_params(project, signatures={"score": "best"})
+    assert main(["labels"]) == 2
+    assert "params:" in capsys.readouterr().err

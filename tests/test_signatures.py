@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from langgeo import LanggeoError
+from langgeo.calibration import collect_hessians
+from langgeo.signatures import (binarize, layer_scores, list_signatures, read_signature,
+                                top_half, write_signature)
+
+
+def test_top_half_is_exact_and_breaks_ties_by_index():
+    assert top_half(np.zeros(6)).tolist() == [True, True, True, False, False, False]
+    scores = np.array([5.0, 1.0, 3.0, 3.0, 3.0, 0.0, 9.0])
+    mask = top_half(scores)
+    assert mask.sum() == 3
+    assert mask.tolist() == [True, False, True, False, False, False, True]
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (64, 33), (1, 1)])
+def test_top_half_keeps_half_of_any_matrix(shape):
+    scores = torch.randint(0, 4, shape).float()  # many ties
+    assert top_half(scores).sum() == np.prod(shape) // 2
+
+
+def signature_of(model, ids, score="sparsegpt", binarization="per_matrix"):
+    hessians = collect_hessians(model, ids.split(2))
+    return binarize(layer_scores(model, hessians, score, 0.01), binarization)
+
+
+def test_per_matrix_and_global_medians(tiny_model):
+    ids = torch.randint(3, 300, (4, 16), generator=torch.Generator().manual_seed(0))
+    per_matrix = signature_of(tiny_model, ids)
+    assert all(b.sum() == b.size // 2 for b in per_matrix.values())
+    global_bits = signature_of(tiny_model, ids, binarization="global")
+    total = sum(b.size for b in global_bits.values())
+    assert sum(int(b.sum()) for b in global_bits.values()) == total // 2
+    assert any(b.sum() != b.size // 2 for b in global_bits.values())
+
+
+def test_languages_differ_but_magnitude_does_not(tiny_model):
+    a = torch.randint(3, 150, (4, 16), generator=torch.Generator().manual_seed(0))
+    b = torch.randint(150, 300, (4, 16), generator=torch.Generator().manual_seed(1))
+    sa, sb = signature_of(tiny_model, a), signature_of(tiny_model, b)
+    assert any((sa[m] != sb[m]).any() for m in sa)
+    ma, mb = signature_of(tiny_model, a, "magnitude"), signature_of(tiny_model, b, "magnitude")
+    assert all((ma[m] == mb[m]).all() for m in ma)
+
+
+def test_file_round_trip_and_format(tiny_model, tmp_path):
+    ids = torch.randint(3, 300, (4, 16), generator=torch.Generator().manual_seed(0))
+    bits = signature_of(tiny_model, ids)
+    meta = {"model": "tiny", "dataset": "d", "language": "fr"}
+    write_signature(tmp_path / "fr.parquet", bits, meta)
+
+    back = read_signature(tmp_path / "fr.parquet")
+    assert back.metadata == meta and back.modules == list(bits)
+    for name, mask in bits.items():
+        assert (back.bits(name) == mask).all()
+
+    # The documented format, read with pyarrow and numpy alone.
+    table = pq.read_table(tmp_path / "fr.parquet")
+    assert table.schema.names == ["module", "shape", "n_bits", "bits"]
+    row = table.slice(0, 1).to_pylist()[0]
+    raw = np.unpackbits(np.frombuffer(row["bits"], np.uint8), count=row["n_bits"])
+    assert (raw.reshape(row["shape"]).astype(bool) == bits[row["module"]]).all()
+    assert json.loads(table.schema.metadata[b"langgeo"])["language"] == "fr"
+    listing = list_signatures(tmp_path)
+    assert listing["language"].tolist() == ["fr"]
+
+
+def test_same_inputs_give_byte_identical_files(tmp_path):
+    from conftest import tiny_llama
+
+    ids = torch.randint(3, 300, (4, 16), generator=torch.Generator().manual_seed(0))
+    for name in ("a", "b"):
+        write_signature(tmp_path / f"{name}.parquet", signature_of(tiny_llama(), ids), {"x": 1})
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+
+
+def test_reading_a_foreign_file_is_a_clear_error(tmp_path):
+    import pyarrow as pa
+
+    pq.write_table(pa.table({"a": [1]}), tmp_path / "x.parquet")
+    with pytest.raises(LanggeoError, match="not a langgeo signature file"):
+        read_signature(tmp_path / "x.parquet")
+    with pytest.raises(LanggeoError, match="not found"):
+        read_signature(tmp_path / "missing.parquet")
