@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from langgeo.calibration import block_linears, collect_hessians, decoder_stack
+from langgeo.calibration import block_linears, collect_hessians, decoder_stack, linear_weight
 from langgeo.corpus import eld_documents, pack_sequences, select_documents, shuffled
 from langgeo.models import load_model, load_tokenizer
 from langgeo.signatures import binarize, layer_scores, top_half
@@ -26,12 +26,12 @@ from langgeo.signatures import binarize, layer_scores, top_half
 @torch.no_grad()
 def naive_pass(model, ids: torch.Tensor, damping: float) -> dict[str, torch.Tensor]:
     linears = block_linears(model)
-    sums = {n: torch.zeros(m.in_features, m.in_features) for n, m in linears.items()}
+    sums: dict[str, torch.Tensor] = {}
 
     def hook(name):
         def pre_hook(module, args):
             x = args[0].reshape(-1, args[0].shape[-1]).float()
-            sums[name] += x.T @ x
+            sums[name] = sums.get(name, 0) + x.T @ x
         return pre_hook
 
     handles = [m.register_forward_pre_hook(hook(n)) for n, m in linears.items()]
@@ -46,7 +46,7 @@ def naive_pass(model, ids: torch.Tensor, damping: float) -> dict[str, torch.Tens
         h[dead, dead] = 1
         h += damping * torch.diagonal(h).mean() * torch.eye(h.shape[0])
         u = torch.linalg.cholesky(torch.linalg.inv(h), upper=True)
-        bits[name] = top_half(m.weight.float() ** 2 / torch.diagonal(u)[None, :] ** 2)
+        bits[name] = top_half(linear_weight(m).float() ** 2 / torch.diagonal(u)[None, :] ** 2)
     return bits
 
 

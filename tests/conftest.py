@@ -35,6 +35,19 @@ def tiny_gemma3(seed: int = 0):
     return Gemma3ForCausalLM(config).eval()
 
 
+def tiny_gpt2(seed: int = 0):
+    """GPT-2-like: fused q/k/v in one Conv1D (weights stored transposed), plain MLP."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=300, n_embd=32, n_layer=2, n_head=4, n_positions=128,
+                        bos_token_id=1, eos_token_id=2)
+    return GPT2LMHeadModel(config).eval()
+
+
+MODELS = {"llama": tiny_llama, "gemma3": tiny_gemma3, "gpt2": tiny_gpt2}
+
+
 def tiny_tokenizer(texts, vocab_size: int = 300):
     """Byte-level BPE trained on ``texts``, with a BOS token, as a transformers tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -51,9 +64,9 @@ def tiny_tokenizer(texts, vocab_size: int = 300):
                                    pad_token="<pad>")
 
 
-@pytest.fixture(params=["llama", "gemma3"])
+@pytest.fixture(params=list(MODELS))
 def tiny_model(request):
-    return tiny_llama() if request.param == "llama" else tiny_gemma3()
+    return MODELS[request.param]()
 
 
 @pytest.fixture(scope="session")

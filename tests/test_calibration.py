@@ -1,12 +1,14 @@
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+import langgeo.calibration as calibration
 from langgeo.calibration import block_linears, collect_hessians
 
 
 def brute_force_hessians(model, batches):
-    """One hook and one float64 XᵀX per Linear, every input kept: slow and obviously right."""
+    """One hook and one float64 XᵀX per layer, every input kept: slow and obviously right."""
     linears = block_linears(model)
     inputs = {name: [] for name in linears}
     handles = [m.register_forward_pre_hook(
@@ -26,12 +28,16 @@ def brute_force_hessians(model, batches):
 
 def test_block_linears_excludes_embeddings_and_head(tiny_model):
     names = list(block_linears(tiny_model))
-    assert len(names) == 2 * 7  # q, k, v, o, gate, up, down per block
-    assert all(".layers." in n for n in names)
-    assert not any("lm_head" in n or "embed" in n for n in names)
+    per_block = 4 if "gpt2" in type(tiny_model).__name__.lower() else 7
+    assert len(names) == 2 * per_block
+    assert all(".layers." in n or ".h." in n for n in names)
+    assert not any("lm_head" in n or "embed" in n or "wte" in n for n in names)
 
 
-def test_hessians_match_brute_force(tiny_model):
+@pytest.mark.parametrize("syrk_min_width", [1, calibration.SYRK_MIN_WIDTH])
+def test_hessians_match_brute_force(tiny_model, syrk_min_width, monkeypatch):
+    # Width 1 sends every layer through the symmetric BLAS update, the default none here.
+    monkeypatch.setattr(calibration, "SYRK_MIN_WIDTH", syrk_min_width)
     ids = torch.randint(3, 300, (6, 24), generator=torch.Generator().manual_seed(1))
     fast = collect_hessians(tiny_model, ids.split(4))
     slow = brute_force_hessians(tiny_model, ids.split(4))
@@ -41,24 +47,42 @@ def test_hessians_match_brute_force(tiny_model):
                                    rtol=1e-5, atol=1e-6)
 
 
-def test_shared_inputs_are_found_from_the_forward(tiny_model):
-    ids = torch.randint(3, 300, (2, 16), generator=torch.Generator().manual_seed(2))
-    leader_of = collect_hessians(tiny_model, [ids]).leader_of
-    for block in ("model.layers.0", "model.layers.1"):
-        attn, mlp = f"{block}.self_attn", f"{block}.mlp"
-        assert leader_of[f"{attn}.k_proj"] == leader_of[f"{attn}.v_proj"] == f"{attn}.q_proj"
-        assert leader_of[f"{mlp}.up_proj"] == f"{mlp}.gate_proj"
-        assert leader_of[f"{attn}.o_proj"] == f"{attn}.o_proj"
-        assert leader_of[f"{mlp}.down_proj"] == f"{mlp}.down_proj"
-    assert len(set(leader_of.values())) == 2 * 4
+def test_symmetric_update_is_in_place_and_exact():
+    x = torch.randn(300, 1100, generator=torch.Generator().manual_seed(0))
+    acc = torch.zeros(1100, 1100)
+    calibration._accumulate(acc, x)
+    calibration._accumulate(acc, x)
+    full = calibration._symmetrize(acc)
+    np.testing.assert_allclose(full.numpy(), (2 * x.T @ x).numpy(), rtol=1e-4, atol=1e-3)
 
 
-def test_non_finite_activations_name_the_layer(tiny_model):
+def test_shared_inputs_are_found_from_the_forward():
+    from conftest import tiny_gemma3, tiny_gpt2, tiny_llama
+
+    for model in (tiny_llama(), tiny_gemma3()):
+        ids = torch.randint(3, 300, (2, 16), generator=torch.Generator().manual_seed(2))
+        leader_of = collect_hessians(model, [ids]).leader_of
+        for block in ("model.layers.0", "model.layers.1"):
+            attn, mlp = f"{block}.self_attn", f"{block}.mlp"
+            assert (leader_of[f"{attn}.k_proj"] == leader_of[f"{attn}.v_proj"]
+                    == f"{attn}.q_proj")
+            assert leader_of[f"{mlp}.up_proj"] == f"{mlp}.gate_proj"
+            assert leader_of[f"{attn}.o_proj"] == f"{attn}.o_proj"
+            assert leader_of[f"{mlp}.down_proj"] == f"{mlp}.down_proj"
+        assert len(set(leader_of.values())) == 2 * 4
+    # GPT-2 fuses q/k/v into one layer: every layer has its own input.
+    leader_of = collect_hessians(tiny_gpt2(), [torch.randint(3, 300, (2, 16))]).leader_of
+    assert all(name == leader for name, leader in leader_of.items())
+
+
+def test_non_finite_activations_name_the_layer():
+    from conftest import tiny_llama
+
+    model = tiny_llama()
     with torch.no_grad():
-        tiny_model.model.layers[1].mlp.up_proj.weight[0, 0] = float("nan")
-    ids = torch.randint(3, 300, (1, 8))
+        model.model.layers[1].mlp.up_proj.weight[0, 0] = float("nan")
     with pytest.raises(Exception, match="model.layers.1.mlp.down_proj"):
-        collect_hessians(tiny_model, [ids])
+        collect_hessians(model, [torch.randint(3, 300, (1, 8))])
 
 
 def test_model_without_blocks_is_rejected():

@@ -15,14 +15,14 @@ def random_hessian(d: int, n: int = 40, dead: tuple[int, ...] = (), seed: int = 
     return x.T @ x / n
 
 
-def reference_scores(w, h, score, damping):
+def reference_scores(w, h, score, damping, n_tokens=40):
     """Textbook formulas in float64: explicit inverse, then SparseGPT's upper Cholesky."""
     w, h = w.double(), h.double().clone()
     dead = torch.diagonal(h) == 0
     if score == "magnitude":
         return w.abs()
     if score == "wanda":
-        return w.abs() * torch.sqrt(torch.diagonal(h) * 40)
+        return w.abs() * torch.sqrt(torch.diagonal(h) * n_tokens)
     h[dead, dead] = 1
     h += damping * torch.diagonal(h).mean() * torch.eye(h.shape[0], dtype=h.dtype)
     inv = torch.linalg.inv(h)

@@ -88,3 +88,38 @@ def test_reading_a_foreign_file_is_a_clear_error(tmp_path):
         read_signature(tmp_path / "x.parquet")
     with pytest.raises(LanggeoError, match="not found"):
         read_signature(tmp_path / "missing.parquet")
+
+
+@pytest.mark.parametrize("score", ["sparsegpt", "obs", "wanda", "magnitude"])
+def test_fast_path_matches_brute_force_end_to_end(tiny_model, score):
+    """Shared Hessians, the reversed-Cholesky factors and the linear-time median against
+    per-layer float64 Hessians, explicit inverses and a full sort."""
+    from test_calibration import brute_force_hessians
+    from test_importance import reference_scores
+
+    from langgeo.calibration import block_linears, linear_weight
+
+    ids = torch.randint(3, 300, (6, 24), generator=torch.Generator().manual_seed(3))
+    hessians = collect_hessians(tiny_model, ids.split(4))
+    fast_scores = layer_scores(tiny_model, hessians, score, 0.01)
+    fast_bits = binarize(fast_scores, "per_matrix")
+    slow = brute_force_hessians(tiny_model, ids.split(4))
+    for name, layer in block_linears(tiny_model).items():
+        ref = reference_scores(linear_weight(layer).detach(), slow[name], score, 0.01,
+                               ids.numel())
+        torch.testing.assert_close(fast_scores[name].double(), ref, rtol=1e-3, atol=1e-10)
+        order = np.argsort(-ref.numpy().reshape(-1), kind="stable")
+        expected = np.zeros(ref.numel(), bool)
+        expected[order[: ref.numel() // 2]] = True
+        assert (fast_bits[name].reshape(-1) == expected).all(), name
+
+
+def test_bfloat16_forward_keeps_fp32_hessians():
+    from conftest import tiny_llama
+
+    ids = torch.randint(3, 300, (4, 16), generator=torch.Generator().manual_seed(0))
+    fp32 = collect_hessians(tiny_llama(), ids.split(2))
+    bf16 = collect_hessians(tiny_llama().to(torch.bfloat16), ids.split(2))
+    for name, h in bf16.hessian.items():
+        assert h.dtype == torch.float32
+        torch.testing.assert_close(h, fp32.hessian[name], rtol=0.05, atol=0.05)

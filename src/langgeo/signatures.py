@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import torch
 
 from langgeo import LanggeoError
-from langgeo.calibration import Hessians, block_linears
+from langgeo.calibration import Hessians, block_linears, linear_weight
 from langgeo.importance import column_factors, importance
 
 METADATA_KEY = b"langgeo"
@@ -63,7 +63,7 @@ def layer_scores(model: torch.nn.Module, hessians: Hessians, score: str,
         if leader not in factors:
             factors[leader] = column_factors(hessians.hessian[leader], score, damping,
                                              hessians.n_tokens, leader)
-        out[name] = importance(linear.weight, factors[leader], score)
+        out[name] = importance(linear_weight(linear), factors[leader], score)
     return out
 
 
