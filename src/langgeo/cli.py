@@ -111,7 +111,7 @@ def cmd_signatures(params, layout: Layout, args) -> None:
     from langgeo.calibration import collect_hessians
     from langgeo.corpus import pack_sequences, read_shard
     from langgeo.models import load_model, load_tokenizer
-    from langgeo.signatures import binarize, layer_scores, write_signature
+    from langgeo.signatures import binarize, layer_scores, write_scores, write_signature
     from langgeo.storage import atomic_path
 
     torch.manual_seed(params.seed)
@@ -130,16 +130,20 @@ def cmd_signatures(params, layout: Layout, args) -> None:
             ids = pack_sequences(tokenizer, documents, cal.tokens_per_language, cal.seq_len)
             try:
                 hessians = collect_hessians(model, ids.split(sig.batch_size))
-                bits = binarize(layer_scores(model, hessians, sig.score, sig.damping),
-                                sig.binarization)
+                scores = layer_scores(model, hessians, sig.score, sig.damping)
+                bits = binarize(scores, sig.binarization)
             except LanggeoError as exc:
                 raise LanggeoError(f"language {lang!r}: {exc}") from exc
             n_bits = sum(b.size for b in bits.values())
-            write_signature(tmp / f"{lang}.parquet", bits, {
+            metadata = {
                 "model": args.model, "dataset": args.dataset, "language": lang,
                 "tokens": int(ids.numel()), "seq_len": cal.seq_len, "score": sig.score,
                 "binarization": sig.binarization, "damping": sig.damping, "seed": params.seed,
-                "langgeo_version": __version__})
+                "langgeo_version": __version__}
+            write_signature(tmp / f"{lang}.parquet", bits, metadata)
+            if sig.keep_scores:
+                write_scores(tmp / f"{lang}.scores.parquet", scores, sig.keep_scores,
+                             params.seed, metadata)
             elapsed = time.perf_counter() - start
             bar.set_postfix(tok_s=f"{(bar.n + 1) * ids.numel() / elapsed:.0f}")
     elapsed = time.perf_counter() - start

@@ -56,6 +56,7 @@ class Signatures:
     batch_size: int
     device: str
     dtype: str
+    keep_scores: int
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,10 @@ def parse_params(raw: dict[str, Any]) -> Params:
         batch_size=_positive(sig, "batch_size", "signatures."),
         device=_choice(sig, "device", "signatures.", DEVICES),
         dtype=_choice(sig, "dtype", "signatures.", DTYPES),
+        keep_scores=_get(sig, "keep_scores", "signatures.", int),
     )
+    if signatures.keep_scores < 0:
+        raise LanggeoError("params: 'signatures.keep_scores' must be >= 0 (0 keeps none)")
 
     emb = _get(raw, "embedding", "", dict)
     n_components = emb.get("n_components")

@@ -10,6 +10,12 @@ one row per weight matrix with columns ``module`` (string), ``shape`` (list<int6
 ``n_bits`` (int64) and ``bits`` (binary: the row-major flattened mask, ``numpy.packbits``
 big-endian, zero padded to whole bytes). The schema metadata key ``langgeo`` holds JSON with
 model, dataset, language, tokens, score, binarization, damping, seed, seq_len and version.
+
+Optionally (``signatures.keep_scores`` > 0) the raw scores of a seeded sample of weights are
+kept beside it as ``<language>.scores.parquet``, for distances on continuous scores (the
+binarization ablation): columns ``module_index`` (int32, row of the signature file),
+``position`` (int64, flat index over all weights in module order) and ``score`` (float32). The
+positions depend only on the seed and the model, so they are the same for every language.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from langgeo.calibration import Hessians, block_linears, linear_weight
 from langgeo.importance import column_factors, importance
 
 METADATA_KEY = b"langgeo"
+SCORES_METADATA_KEY = b"langgeo_scores"
 SCHEMA = pa.schema([("module", pa.string()), ("shape", pa.list_(pa.int64())),
                     ("n_bits", pa.int64()), ("bits", pa.binary())])
 
@@ -98,6 +105,44 @@ def write_signature(path: str | os.PathLike[str], bits: dict[str, np.ndarray],
     # Packed bits are incompressible; skipping compression saves time and keeps files
     # byte-identical for identical bits.
     pq.write_table(signature_table(bits, metadata), path, compression="none")
+
+
+def sample_positions(sizes: list[int], n: int, seed: int) -> np.ndarray:
+    """``min(n, sum(sizes))`` distinct flat weight indices, sorted, from ``seed`` alone."""
+    total = int(sum(sizes))
+    rng = np.random.default_rng([seed, 0x5C0E5])
+    return np.sort(rng.choice(total, size=min(n, total), replace=False))
+
+
+def write_scores(path: str | os.PathLike[str], scores: dict[str, torch.Tensor], n: int,
+                 seed: int, metadata: dict) -> None:
+    """Keep the raw scores of ``n`` seeded weight positions (format in the module docstring)."""
+    sizes = [s.numel() for s in scores.values()]
+    positions = sample_positions(sizes, n, seed)
+    bounds = np.cumsum([0] + sizes)
+    module_index = np.searchsorted(bounds, positions, side="right") - 1
+    values = np.empty(len(positions), dtype=np.float32)
+    for i, s in enumerate(scores.values()):
+        take = module_index == i
+        flat = s.detach().reshape(-1).cpu()
+        values[take] = flat[torch.from_numpy(positions[take] - bounds[i])].numpy()
+    table = pa.table({"module_index": module_index.astype(np.int32), "position": positions,
+                      "score": values})
+    meta = {**metadata, "modules": list(scores)}
+    pq.write_table(table.replace_schema_metadata(
+        {SCORES_METADATA_KEY: json.dumps(meta, sort_keys=True)}), path)
+
+
+def read_scores(path: str | os.PathLike[str]) -> tuple[dict, pd.DataFrame]:
+    """Metadata (with the module names) and the table of a ``<language>.scores.parquet``."""
+    if not Path(path).is_file():
+        raise LanggeoError(f"score sample {path} not found; set signatures.keep_scores > 0 "
+                           "and run `dvc repro`")
+    table = pq.read_table(path)
+    meta = table.schema.metadata or {}
+    if SCORES_METADATA_KEY not in meta:
+        raise LanggeoError(f"{path} is not a langgeo score sample")
+    return json.loads(meta[SCORES_METADATA_KEY]), table.to_pandas()
 
 
 @dataclass
