@@ -26,7 +26,7 @@ def make_project(root: Path, model_dir: Path, **overrides) -> Path:
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__",
                                                                              "*.egg-info"))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params.update(languages=["fr", "es", "de", "ru"], models=["tiny"],
+    params.update(languages=["fr", "es", "de", "ru", "ja"], models=["tiny"],
                   calibration={"tokens_per_language": 256, "seq_len": 64},
                   evaluation={"label_level": "branch", "kmeans_seeds": 2})
     params["model_catalog"]["tiny"] = {"source": "pretrained", "id": str(model_dir)}
@@ -50,14 +50,19 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
 
     first = run([str(BIN / "dvc"), "repro"], project)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert "4 languages, 3 gold labels" in first.stdout
+    assert "5 languages, 4 gold labels" in first.stdout
 
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert metrics["pairs"] == ["tiny/eld"]
     assert set(metrics["ensemble"]) >= {"ari_mean", "purity_mean", "silhouette"}
-    signatures = sorted((project / "data/signatures/tiny/eld").glob("*.parquet"))
-    assert [p.stem for p in signatures] == ["de", "es", "fr", "ru"]
-    assert (project / "reports/figures/mds.png").stat().st_size > 0
+    folder = project / "data/signatures/tiny/eld"
+    signatures = sorted(p for p in folder.glob("*.parquet") if ".scores." not in p.name)
+    assert len(list(folder.glob("*.scores.parquet"))) == 5
+    assert [p.stem for p in signatures] == ["de", "es", "fr", "ja", "ru"]
+    for figure in ("heatmap", "mst", "mds", "tsne", "spectrum", "confusion"):
+        assert (project / f"reports/figures/{figure}.png").stat().st_size > 0
+    assert "<svg" in (project / "reports/explorer.html").read_text()
+    assert (project / "reports/export/latent.csv").read_text().startswith("code,")
 
     import mlflow
 
@@ -67,6 +72,10 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
     assert parent["metrics.ari_mean"] == pytest.approx(metrics["ensemble"]["ari_mean"])
     assert parent["params.signatures.score"] == "sparsegpt"
+
+    compare = run([str(BIN / "langgeo"), "compare"], project)
+    assert compare.returncode == 0 and "1 configurations" in compare.stdout
+    assert (project / "reports/compare/runs.csv").is_file()
 
     start = time.perf_counter()
     second = run([str(BIN / "dvc"), "repro"], project)

@@ -52,6 +52,13 @@ class Layout:
     def figures(self) -> Path:
         return self.root / "reports" / "figures"
 
+    def explorer(self) -> Path:
+        return self.root / "reports" / "explorer.html"
+
+    def compare(self) -> Path:
+        """Written by `langgeo compare` from MLflow, outside the DVC-owned folders."""
+        return self.root / "reports" / "compare"
+
 
 def _pairs(params) -> list[tuple[str, str]]:
     return [(m.name, d.name) for m in params.models for d in params.datasets]
@@ -68,27 +75,27 @@ def cmd_prepare_model(params, layout: Layout, args) -> None:
 def cmd_calibrate(params, layout: Layout, args) -> None:
     from tqdm import tqdm
 
-    from langgeo.corpus import (check_languages, select_documents, shuffled, source_documents,
-                                write_shard)
+    from langgeo.corpus import (calibration_documents, check_dataset, select_documents,
+                                source_metadata, write_shard)
     from langgeo.models import load_tokenizer
     from langgeo.storage import atomic_path
 
     spec = params.dataset(args.dataset)
-    documents = source_documents(spec.source)
-    check_languages(params.languages, list(documents), spec.name)
+    check_dataset(spec, params.languages)
     tokenizers = [load_tokenizer(layout.model(m.name)) for m in params.models]
     cal = params.calibration
     with atomic_path(layout.shards(spec.name)) as tmp:
         tmp.mkdir()
         n_docs = 0
         for lang in tqdm(params.languages, desc=f"calibration text ({spec.name})", unit="lang"):
-            chosen = select_documents(shuffled(documents[lang], lang, params.seed), tokenizers,
-                                      cal.tokens_per_language, cal.seq_len, lang, spec.name)
+            chosen = select_documents(calibration_documents(spec, lang, params.seed),
+                                      tokenizers, cal.tokens_per_language, cal.seq_len, lang,
+                                      spec.name)
             n_docs += len(chosen)
             write_shard(tmp / f"{lang}.parquet", chosen, {
                 "dataset": spec.name, "language": lang, "seed": str(params.seed),
                 "tokens_per_language": str(cal.tokens_per_language),
-                "seq_len": str(cal.seq_len)})
+                "seq_len": str(cal.seq_len), **source_metadata(spec, lang)})
     print(f"calibration text for {len(params.languages)} languages of {spec.name!r}: "
           f"{n_docs} documents in {layout.shards(spec.name)}")
 
@@ -200,12 +207,45 @@ def cmd_embed(params, layout: Layout, args) -> None:
           f"(negative eigenvalue mass {negative:.2%}) -> {layout.embedding()}")
 
 
+def cmd_report(params, layout: Layout, args) -> None:
+    import pandas as pd
+    from sklearn.cluster import KMeans
+
+    from langgeo.distances import read_matrix
+    from langgeo.explorer import write_explorer
+    from langgeo.figures import write_figures
+
+    labels = pd.read_parquet(layout.labels())
+    gold = labels.set_index("code")[params.evaluation.label_level]
+    configurations, clusters = {}, {}
+    pairs = [("ensemble", layout.ensemble_distances())] + [
+        (f"{m}/{d}", layout.pair_distances(m, d)) for m, d in _pairs(params)]
+    for name, path in pairs:
+        codes, matrix = read_matrix(path)
+        coords, _ = _embed(matrix, params)
+        configurations[name] = (codes, matrix, coords)
+        # One k-means assignment (the first seed) to show; evaluate scores all seeds.
+        k = gold.loc[codes].nunique()
+        clusters[name] = KMeans(n_clusters=k, n_init=10,
+                                random_state=params.seed).fit_predict(coords)
+    codes, matrix, coords = configurations["ensemble"]
+    spectrum = pd.read_parquet(layout.embedding() / "spectrum.parquet")
+    written = write_figures(layout.figures(), labels, codes, matrix, coords, spectrum,
+                            clusters=clusters["ensemble"], seed=params.seed)
+    write_explorer(layout.explorer(), configurations, labels, clusters=clusters,
+                   tsne_seed=params.seed)
+    print(f"report: {len(written)} figures in {layout.figures()}; explorer with "
+          f"{len(configurations)} configurations -> {layout.explorer()}")
+
+
 def _outputs(layout: Layout) -> dict[str, str]:
     from langgeo.tracking import tracking_uri
 
     return {"latent vectors": str(layout.embedding() / "latent.parquet"),
             "distances": str(layout.ensemble_distances()),
             "metrics": str(layout.metrics()),
+            "figures": str(layout.figures()),
+            "explorer": str(layout.explorer()),
             "MLflow store": f"{tracking_uri()} (make ui)"}
 
 
@@ -214,7 +254,7 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
 
     from langgeo.distances import read_matrix
     from langgeo.evaluation import evaluate_kmeans
-    from langgeo.reports import scatter_figure, summary
+    from langgeo.reports import summary
     from langgeo.storage import write_json
     from langgeo.tracking import log_configuration
 
@@ -236,20 +276,49 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
         pair_coords, _ = _embed(matrix, params)
         metrics["per_pair"][f"{model}/{dataset}"] = evaluate_kmeans(
             pair_coords, gold, ev.kmeans_seeds, params.seed)
-    figure = layout.figures() / "mds.png"
-    scatter_figure(figure, coords, codes, gold,
-                   f"Classical MDS of {len(codes)} languages, coloured by {ev.label_level}")
     write_json(metrics, layout.metrics())
-    run_id = log_configuration(params, metrics["ensemble"], metrics["per_pair"],
-                               [layout.metrics(), figure, layout.embedding() / "latent.parquet"])
+    artifacts = [layout.metrics(), layout.explorer(), layout.embedding() / "latent.parquet",
+                 *sorted(layout.figures().glob("*.png"))]
+    run_id = log_configuration(params, metrics["ensemble"], metrics["per_pair"], artifacts)
     print(summary(metrics, _outputs(layout)))
     print(f"  MLflow parent run: {run_id}")
+
+
+def cmd_export(params, layout: Layout, args) -> None:
+    from langgeo.export import export_results
+
+    out = layout.root / "reports" / "export"
+    paths = export_results(out, layout.embedding() / "latent.parquet",
+                           layout.ensemble_distances(), layout.labels())
+    print(f"export: {len(paths)} files (latent vectors and distances, Parquet + CSV, with "
+          f"codes, names and labels) -> {out}")
 
 
 def cmd_summary(params, layout: Layout, args) -> None:
     from langgeo.reports import read_metrics, summary
 
     print(summary(read_metrics(layout.metrics()), _outputs(layout)))
+
+
+def cmd_compare(params, layout: Layout, args) -> None:
+    from langgeo.figures import sweep_figure
+    from langgeo.storage import atomic_path
+    from langgeo.tracking import compare_runs
+
+    table = compare_runs(params.tracking.experiment)
+    if table.empty:
+        raise LanggeoError(f"no runs in MLflow experiment {params.tracking.experiment!r}; run "
+                           "`dvc repro` or `dvc exp run` first")
+    out = layout.compare() / "runs.csv"
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False)
+    shown = [c for c in ("run", "tokens_per_language", "score", "binarization", "ari_mean",
+                         "purity_mean", "silhouette") if c in table]
+    print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"{len(table)} configurations -> {out}")
+    figure = sweep_figure(layout.compare() / "tokens_sweep.png", table)
+    if figure:
+        print(f"ARI vs tokens per language -> {figure}")
 
 
 COMMANDS = {
@@ -259,8 +328,11 @@ COMMANDS = {
     "signatures": (cmd_signatures, ["model", "dataset"]),
     "distances": (cmd_distances, []),
     "embed": (cmd_embed, []),
+    "report": (cmd_report, []),
     "evaluate": (cmd_evaluate, []),
+    "export": (cmd_export, []),
     "summary": (cmd_summary, []),
+    "compare": (cmd_compare, []),
 }
 
 

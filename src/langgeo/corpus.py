@@ -3,16 +3,34 @@
 A calibration shard is the list of documents (in sampled order) that a language's signature
 is computed from. Every model tokenizes the same shard and packs the tokens into
 ``tokens_per_language // seq_len`` sequences, each ``[BOS] + (seq_len - 1)`` text tokens.
+
+Sources (``dataset_catalog.<name>.source``):
+
+- ``eld``: the embedded corpus, held in memory and shuffled per language;
+- ``hub``: a Hugging Face dataset with one config per language (Wikipedia, CulturaX,
+  fineweb-2, ...), streamed; the config of each of our codes comes from the language table
+  ``resources/paper_languages.csv``;
+- ``local``: a folder of ``<code>.txt`` (documents separated by a blank line), ``<code>.jsonl``
+  or ``<code>.parquet``, streamed by the same ``datasets.load_dataset`` code path as the hub.
+
+Streamed documents are pulled lazily through a seeded shuffle buffer, only until every
+model's tokenizer has enough tokens: a shard of half a million tokens never downloads a whole
+Wikipedia.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib.resources
+import io
+import string
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -20,11 +38,21 @@ import pyarrow.parquet as pq
 import torch
 
 from langgeo import LanggeoError
+from langgeo.params import DatasetSpec
 
 ELD_FILE = ("tests", "data", "big-test.txt")
 ELD_SHA256 = "ee31be9a610048a521f0912ab7735c3fb96e8633b997066989026286a7800efa"
 # Lao lines in eld 1.0.6 are broken fragments, not sentences.
 ELD_EXCLUDED = frozenset({"lo"})
+
+LANGUAGE_TABLE = ("resources", "paper_languages.csv")
+# File suffix -> packaged `datasets` builder that reads it.
+LOCAL_BUILDERS = {".txt": "text", ".jsonl": "json", ".parquet": "parquet"}
+# One metadata request decides whether the hub answers: without network it fails at once,
+# where `datasets` itself would retry for ~23 s.
+HUB_TIMEOUT_S = 5.0
+# Documents tokenized at a time while selecting; streamed ones are read no further ahead.
+SELECT_CHUNK = 64
 
 
 @lru_cache(maxsize=1)
@@ -54,10 +82,11 @@ def eld_documents() -> dict[str, tuple[str, ...]]:
 
 
 def source_documents(source: str) -> dict[str, tuple[str, ...]]:
-    """All documents of a dataset source, by language code."""
+    """All documents of an in-memory dataset source (``eld``), by language code."""
     if source == "eld":
         return eld_documents()
-    raise LanggeoError(f"unknown dataset source {source!r}")
+    raise LanggeoError(f"dataset source {source!r} is streamed one language at a time; read it "
+                       "with calibration_documents()")
 
 
 def check_languages(languages: Sequence[str], available: Sequence[str], dataset: str) -> None:
@@ -67,10 +96,233 @@ def check_languages(languages: Sequence[str], available: Sequence[str], dataset:
                            f"{' '.join(sorted(available))}")
 
 
+def _language_rng(language: str, seed: int) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(language.encode())])
+
+
 def shuffled(documents: Sequence[str], language: str, seed: int) -> list[str]:
     """Documents in a seeded order that differs per language but not per run."""
-    rng = np.random.default_rng([seed, zlib.crc32(language.encode())])
+    rng = _language_rng(language, seed)
     return [documents[i] for i in rng.permutation(len(documents))]
+
+
+@lru_cache(maxsize=1)
+def language_table() -> dict[str, dict[str, str]]:
+    """Rows of ``resources/paper_languages.csv`` by our language code.
+
+    Each row maps one of our codes to its ``iso639_3`` code, ``name``, its code in each hub
+    source (``wikipedia``, ``culturax``, ``fineweb2``; empty where the source lacks the
+    language) and its Glottolog ``glottocode``, ``family`` and ``branch``.
+    """
+    text = importlib.resources.files("langgeo").joinpath(*LANGUAGE_TABLE).read_text("utf-8")
+    return {row["code"]: row for row in csv.DictReader(io.StringIO(text))}
+
+
+def _template_fields(spec: DatasetSpec) -> list[str]:
+    return [f for _, f, _, _ in string.Formatter().parse(spec.config_template or "") if f]
+
+
+def _unmapped(spec: DatasetSpec, languages: Sequence[str]) -> list[str]:
+    """The languages whose hub config cannot be filled in from the language table."""
+    table = language_table()
+    columns = set(next(iter(table.values())))
+    unknown = [f for f in _template_fields(spec) if f not in columns]
+    if unknown:
+        raise LanggeoError(
+            f"params: 'dataset_catalog.{spec.name}.config_template' names column(s) {unknown} "
+            f"that src/langgeo/{'/'.join(LANGUAGE_TABLE)} lacks; columns: {sorted(columns)}")
+    # A template of `{code}` alone also works for a language without a row.
+    return [lang for lang in languages
+            if not all(table.get(lang, {"code": lang}).get(f) for f in _template_fields(spec))]
+
+
+def _not_in_source(spec: DatasetSpec, languages: Sequence[str]) -> LanggeoError:
+    columns = "/".join(_template_fields(spec))
+    return LanggeoError(
+        f"language(s) {list(languages)} not in source {spec.hub_id!r} (dataset {spec.name!r}): "
+        f"src/langgeo/{'/'.join(LANGUAGE_TABLE)} gives no {columns} code for them; add it "
+        "there if the source has the language, or drop the language(s) from 'languages'")
+
+
+def hub_config(spec: DatasetSpec, language: str) -> str:
+    """The config of ``spec.hub_id`` that holds ``language``.
+
+    ``spec.config_template`` with its ``{column}`` fields filled from the language's row of
+    :func:`language_table`, e.g. ``"20231101.{wikipedia}"`` -> ``"20231101.fr"``.
+    """
+    if _unmapped(spec, [language]):
+        raise _not_in_source(spec, [language])
+    return spec.config_template.format_map(language_table().get(language, {"code": language}))
+
+
+def _local_files(spec: DatasetSpec, languages: Sequence[str]) -> dict[str, Path]:
+    """The one file of each language in a local dataset folder."""
+    folder = Path(spec.path)
+    kinds = ", ".join(f"<code>{suffix}" for suffix in LOCAL_BUILDERS)
+    if not folder.is_dir():
+        raise LanggeoError(f"dataset {spec.name!r}: folder {folder} not found; set "
+                           f"dataset_catalog.{spec.name}.path to a folder of {kinds} files")
+    files, missing = {}, []
+    for lang in languages:
+        found = [folder / f"{lang}{suffix}" for suffix in LOCAL_BUILDERS
+                 if (folder / f"{lang}{suffix}").is_file()]
+        if len(found) > 1:
+            raise LanggeoError(f"dataset {spec.name!r}: language {lang!r} has several files "
+                               f"{[p.name for p in found]} in {folder}; keep one")
+        if found:
+            files[lang] = found[0]
+        else:
+            missing.append(lang)
+    if missing:
+        raise LanggeoError(f"language(s) {missing} not in local dataset {spec.name!r}: {folder} "
+                           f"has no {kinds} file for them")
+    return files
+
+
+def load_arguments(spec: DatasetSpec, language: str) -> dict[str, Any]:
+    """Keyword arguments of ``datasets.load_dataset`` that stream ``language`` of ``spec``.
+
+    Hub: the repository ``spec.hub_id``, config :func:`hub_config`, split ``spec.split``.
+    Local: the packaged ``text`` / ``json`` / ``parquet`` builder on the language's one file,
+    split ``train``; a ``.txt`` file holds one document per blank-line separated paragraph.
+    """
+    if spec.source == "hub":
+        return {"path": spec.hub_id, "name": hub_config(spec, language), "split": spec.split,
+                "revision": spec.revision, "streaming": True}
+    if spec.source == "local":
+        file = _local_files(spec, [language])[language]
+        kwargs = {"path": LOCAL_BUILDERS[file.suffix], "data_files": [str(file)],
+                  "split": "train", "streaming": True}
+        if file.suffix == ".txt":
+            kwargs["sample_by"] = "paragraph"
+        return kwargs
+    raise LanggeoError(f"dataset {spec.name!r}: source {spec.source!r} is not streamed")
+
+
+@lru_cache(maxsize=None)
+def _hub_answers(hub_id: str, revision: str | None) -> bool:
+    """One metadata request, no retries; raises on failure, remembers success."""
+    from huggingface_hub import HfApi
+
+    HfApi().dataset_info(hub_id, revision=revision, timeout=HUB_TIMEOUT_S)
+    return True
+
+
+def _unreachable(spec: DatasetSpec, config: str, exc: Exception) -> LanggeoError:
+    from huggingface_hub import is_offline_mode
+
+    reason = ("HF_HUB_OFFLINE is set" if is_offline_mode() else
+              f"the Hub cannot be reached ({type(exc).__name__}: {exc})")
+    retry = ("With network, run with HF_HUB_OFFLINE=0." if is_offline_mode() else
+             "Check the network (and HF_ENDPOINT if you use a mirror).")
+    return LanggeoError(
+        f"dataset {spec.name!r} streams {spec.hub_id!r} config {config!r} from the Hugging Face "
+        f"Hub, but {reason}. {retry} Without network, put the text in a folder of <code>.txt, "
+        f"<code>.jsonl or <code>.parquet files and set dataset_catalog.{spec.name} to "
+        "{source: local, path: <folder>}")
+
+
+def _check_hub(spec: DatasetSpec, config: str) -> None:
+    import httpx2
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        _hub_answers(spec.hub_id, spec.revision)
+    except RepositoryNotFoundError as exc:
+        raise LanggeoError(f"dataset {spec.name!r}: {spec.hub_id!r} is not a dataset on the "
+                           "Hugging Face Hub (or it is private: log in with `hf auth login`); "
+                           f"check dataset_catalog.{spec.name}.hub_id") from exc
+    except RevisionNotFoundError as exc:
+        raise LanggeoError(f"dataset {spec.name!r}: {spec.hub_id!r} has no revision "
+                           f"{spec.revision!r}; check dataset_catalog.{spec.name}.revision"
+                           ) from exc
+    except (OSError, httpx2.HTTPError) as exc:
+        raise _unreachable(spec, config, exc) from exc
+
+
+def check_dataset(spec: DatasetSpec, languages: Sequence[str]) -> None:
+    """Fail before any text is read if ``spec`` cannot give every language.
+
+    Raises :class:`LanggeoError` naming the languages a source lacks (eld codes, language
+    table entries, local files) or, for the hub, why it cannot be reached.
+    """
+    if spec.source == "eld":
+        check_languages(languages, list(eld_documents()), spec.name)
+    elif spec.source == "hub":
+        missing = _unmapped(spec, languages)
+        if missing:
+            raise _not_in_source(spec, missing)
+        _check_hub(spec, hub_config(spec, languages[0]))
+    else:
+        _local_files(spec, languages)
+
+
+def stream_documents(spec: DatasetSpec, language: str, seed: int) -> Iterator[str]:
+    """Documents of ``language`` from a hub or local dataset, read lazily in a seeded order.
+
+    The order is a ``datasets`` buffer shuffle (the shards in a random order, then a random
+    pick from a buffer of ``spec.shuffle_buffer`` documents) seeded by ``seed`` and the
+    language code: the same on every run over the same data (pin ``revision`` for the hub).
+    Documents are stripped of surrounding whitespace; empty ones and those shorter than
+    ``spec.min_chars`` characters are skipped.
+    """
+    import datasets
+    import httpx2
+
+    kwargs = load_arguments(spec, language)
+    if spec.source == "hub":
+        _check_hub(spec, kwargs["name"])
+        where = f"dataset {spec.name!r} ({spec.hub_id} config {kwargs['name']!r})"
+    else:
+        where = f"dataset {spec.name!r} ({kwargs['data_files'][0]})"
+    column = "text" if kwargs["path"] == "text" else spec.text_field
+    try:
+        data = datasets.load_dataset(**kwargs)
+        rows = data.shuffle(generator=_language_rng(language, seed),
+                            buffer_size=spec.shuffle_buffer)
+        for row in rows:
+            if column not in row:
+                raise LanggeoError(f"{where} has no field {column!r} (fields: {sorted(row)}); "
+                                   f"set dataset_catalog.{spec.name}.text_field")
+            text = (row[column] or "").strip()
+            if text and len(text) >= spec.min_chars:
+                yield text
+    except (OSError, ValueError, httpx2.HTTPError) as exc:
+        if spec.source == "hub" and isinstance(exc, (ConnectionError, httpx2.TransportError)):
+            raise _unreachable(spec, kwargs["name"], exc) from exc
+        # An unknown config, a gated dataset without a login, a malformed file.
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise LanggeoError(f"{where} cannot be read: {message}") from exc
+
+
+def calibration_documents(spec: DatasetSpec, language: str, seed: int) -> Iterable[str]:
+    """Documents of ``language`` in the seeded order that :func:`select_documents` reads.
+
+    ``eld``: the whole language, shuffled in memory. ``hub`` / ``local``: a lazy stream (see
+    :func:`stream_documents`), read only as far as the selection needs.
+    """
+    if spec.source == "eld":
+        documents = eld_documents()
+        check_languages([language], list(documents), spec.name)
+        return shuffled(documents[language], language, seed)
+    return stream_documents(spec, language, seed)
+
+
+def source_metadata(spec: DatasetSpec, language: str) -> dict[str, str]:
+    """Where a streamed shard's documents came from, as strings for its schema metadata.
+
+    Empty for ``eld``, whose shards thus stay byte-identical to those written before.
+    """
+    if spec.source == "eld":
+        return {}
+    meta = {"source": spec.source, "shuffle_buffer": str(spec.shuffle_buffer),
+            "min_chars": str(spec.min_chars)}
+    if spec.source == "hub":
+        meta.update(hub_id=spec.hub_id, config=hub_config(spec, language), split=spec.split,
+                    revision=spec.revision or "")
+    else:
+        meta["file"] = str(_local_files(spec, [language])[language])
+    return meta
 
 
 def document_tokens(tokenizer, documents: Sequence[str]) -> list[list[int]]:
@@ -85,24 +337,27 @@ def text_tokens_needed(tokens_per_language: int, seq_len: int, has_bos: bool) ->
     return n_seq * (seq_len - 1 if has_bos else seq_len)
 
 
-def select_documents(documents: Sequence[str], tokenizers: Sequence, tokens_per_language: int,
+def select_documents(documents: Iterable[str], tokenizers: Sequence, tokens_per_language: int,
                      seq_len: int, language: str, dataset: str) -> list[str]:
-    """The shortest prefix of ``documents`` that gives every tokenizer enough tokens."""
+    """The shortest prefix of ``documents`` that gives every tokenizer enough tokens.
+
+    ``documents`` may be a lazy stream: it is read ``SELECT_CHUNK`` documents at a time and
+    no further than the chunk holding the last document needed.
+    """
     needed = [text_tokens_needed(tokens_per_language, seq_len, t.bos_token_id is not None)
               for t in tokenizers]
     counts = np.zeros(len(tokenizers), dtype=np.int64)
-    chunk, taken = 64, 0
-    while taken < len(documents) and (counts < needed).any():
-        batch = documents[taken:taken + chunk]
+    chosen: list[str] = []
+    stream = iter(documents)
+    while batch := list(islice(stream, SELECT_CHUNK)):
         per_doc = np.array([[len(ids) for ids in document_tokens(t, batch)] for t in tokenizers])
         cum = counts[:, None] + np.cumsum(per_doc, axis=1)
         # First document index at which every tokenizer has reached its need.
         done = (cum >= np.array(needed)[:, None]).all(axis=0)
         if done.any():
-            stop = int(np.argmax(done)) + 1
-            return list(documents[:taken + stop])
+            return chosen + batch[:int(np.argmax(done)) + 1]
+        chosen += batch
         counts = cum[:, -1]
-        taken += len(batch)
     short = int(np.argmin(counts - np.array(needed)))
     raise LanggeoError(
         f"language {language!r} in dataset {dataset!r} has {int(counts[short])} text tokens, "

@@ -1,19 +1,77 @@
-"""Hamming distances between signatures, normalized by the number of bits (values in [0, 1])."""
+"""Distances between languages: Hamming between signatures (normalized by the number of bits,
+values in [0, 1]), per group of weight matrices, on continuous scores, and their ensemble.
+
+Memory of the streamed Hamming pass (:func:`hamming_from_files`): each file is read one
+Parquet row group at a time, so with ``n`` files, ``t`` threads and block ``b`` bytes the peak
+is about ``n × (largest row group's bits) + t × 2.2 × n × b + (groups + t + 1) × n² × 8``
+bytes. Files written with one row group per weight matrix hold one matrix per file in memory;
+a file written as a single row group (the layout of ``write_table`` defaults) is held whole,
+because its ``bits`` column is one dictionary page that pyarrow decodes in full on first read.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from langgeo import LanggeoError
-from langgeo.signatures import Signature, read_signature
+from langgeo.signatures import METADATA_KEY, SCHEMA, Signature
 from langgeo.storage import write_parquet
 
-BLOCK_BYTES = 1 << 20
+# 1023 words per block: the 64-bit popcounts of a row then sum to at most 64 · 1023 < 2**16,
+# so the per-pair sum can run in uint16, several times faster than widening to int64. 8 KiB
+# per language keeps the block and its temporaries in L2 for ~100 languages.
+BLOCK_BYTES = 1023 * 8
+_NARROW_SUM_WORDS = 1023
+
+TOTAL = ("all", "all")
+ATTENTION_NAMES = frozenset({"self_attn", "attn", "attention", "self_attention"})
+MLP_NAMES = frozenset({"mlp", "feed_forward", "ffn", "block_sparse_moe"})
+
+GroupBy = Callable[[str], Mapping[str, str]]
+
+
+def _span_counts(rows: Sequence[np.ndarray], lo: int, hi: int, block_bytes: int) -> np.ndarray:
+    """Differing bits between every pair of ``rows`` over their bytes ``[lo, hi)``.
+
+    Returns int64 ``(n, n)``, upper triangle only. Each block of ``block_bytes`` is copied
+    into one zero-padded uint64 buffer (popcounts on 64-bit words are several times faster
+    than on bytes), then row ``i`` is compared with all later rows at once in three
+    vectorised passes (XOR, popcount, sum) that reuse preallocated buffers.
+    """
+    n = len(rows)
+    out = np.zeros((n, n), dtype=np.int64)
+    if n < 2 or hi <= lo:
+        return out
+    n_words = -(-min(block_bytes, hi - lo) // 8)
+    block = np.zeros((n, n_words), dtype=np.uint64)
+    block_bytes_view = block.view(np.uint8)
+    xor = np.empty((n - 1, n_words), dtype=np.uint64)
+    ones = np.empty((n - 1, n_words), dtype=np.uint8)
+    for start in range(lo, hi, block_bytes):
+        width = min(start + block_bytes, hi) - start
+        words = -(-width // 8)
+        for j, row in enumerate(rows):
+            block_bytes_view[j, :width] = row[start:start + width]
+        block_bytes_view[:, width:words * 8] = 0
+        sum_dtype = np.uint16 if words <= _NARROW_SUM_WORDS else np.int64
+        # XOR through uint8 views: numpy's broadcast XOR is ~1.5× faster on bytes than on
+        # uint64 here; the popcount then reads the same buffer as uint64.
+        current = block_bytes_view[:, :words * 8]
+        for i in range(n - 1):
+            x = xor[:n - 1 - i, :words]
+            c = ones[:n - 1 - i, :words]
+            np.bitwise_xor(current[i + 1:], current[i], out=x.view(np.uint8))
+            np.bitwise_count(x, out=c)
+            out[i, i + 1:] += c.sum(axis=1, dtype=sum_dtype)
+    return out
 
 
 def pairwise_hamming(rows: np.ndarray, block_bytes: int = BLOCK_BYTES) -> np.ndarray:
@@ -23,40 +81,368 @@ def pairwise_hamming(rows: np.ndarray, block_bytes: int = BLOCK_BYTES) -> np.nda
     diagonal. Columns are processed in blocks of ``block_bytes`` so temporary memory stays
     ``O(n · block_bytes)`` whatever the signature length.
     """
-    n, n_bytes = rows.shape
-    out = np.zeros((n, n), dtype=np.int64)
-    for start in range(0, n_bytes, block_bytes):
-        block = rows[:, start:start + block_bytes]
-        pad = (-block.shape[1]) % 8
-        if pad:
-            block = np.pad(block, ((0, 0), (0, pad)))
-        # Counting bits in 64-bit words is several times faster than byte by byte.
-        words = np.ascontiguousarray(block).view(np.uint64)
-        for i in range(n - 1):
-            diff = np.bitwise_count(np.bitwise_xor(words[i + 1:], words[i])).sum(axis=1,
-                                                                                  dtype=np.int64)
-            out[i, i + 1:] += diff
-    return out + out.T
+    upper = _span_counts(list(rows), 0, rows.shape[1], block_bytes)
+    return upper + upper.T
+
+
+def module_groups(module: str) -> dict[str, str]:
+    """Group keys of one weight matrix, by family: ``layer``, ``part`` and ``module``.
+
+    Rule, on the dot-separated components of the name (block linears are named
+    ``<list of blocks>.<index>.<path inside the block>``): the first all-digit component is
+    the block index, ``layer`` (``"none"`` if there is none); the components after it form
+    ``module`` (e.g. ``self_attn.q_proj``, ``mlp.down_proj``; the whole name without an
+    index); ``part`` is ``attention`` if one of those components is in
+    :data:`ATTENTION_NAMES`, else ``mlp`` if one is in :data:`MLP_NAMES`, else ``other``.
+    Every matrix gets one value per family, so each family partitions the signature.
+
+    >>> module_groups("model.layers.3.self_attn.q_proj")
+    {'layer': '3', 'part': 'attention', 'module': 'self_attn.q_proj'}
+    """
+    parts = module.split(".")
+    index = next((k for k, p in enumerate(parts) if p.isdigit()), None)
+    inner = parts if index is None else parts[index + 1:]
+    part = ("attention" if ATTENTION_NAMES.intersection(inner) else
+            "mlp" if MLP_NAMES.intersection(inner) else "other")
+    return {"layer": "none" if index is None else parts[index], "part": part,
+            "module": ".".join(inner)}
+
+
+@dataclass
+class HammingCounts:
+    """Differing bits between every pair of signatures, in total and per group of matrices.
+
+    Keys are ``(family, group)``, e.g. ``("layer", "3")``, ``("part", "mlp")``,
+    ``("module", "self_attn.q_proj")``; :data:`TOTAL` is ``("all", "all")``. Groups appear in
+    the order of the signature's matrices (forward order).
+
+    Attributes
+    ----------
+    counts : key -> int64 ``(n, n)``, symmetric, zero diagonal: bits that differ.
+    bits : key -> number of bits (weights) in the group.
+    matrices : key -> number of weight matrices in the group.
+    """
+
+    counts: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    bits: dict[tuple[str, str], int] = field(default_factory=dict)
+    matrices: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def add(self, key: tuple[str, str], counts: np.ndarray, n_bits: int) -> None:
+        """Add one weight matrix's ``counts`` ``(n, n)`` and its ``n_bits`` to group ``key``."""
+        if key in self.counts:
+            self.counts[key] += counts
+        else:
+            self.counts[key] = counts.copy()
+        self.bits[key] = self.bits.get(key, 0) + n_bits
+        self.matrices[key] = self.matrices.get(key, 0) + 1
+
+    def distances(self) -> dict[tuple[str, str], np.ndarray]:
+        """key -> normalized Hamming distance ``(n, n)`` (float64, differing bits / group bits).
+
+        Within a family, ``Σ_g bits[g] · d_g = bits[TOTAL] · d_total`` exactly."""
+        return {key: c / self.bits[key] for key, c in self.counts.items()}
+
+    def summary(self) -> pd.DataFrame:
+        """One row per group: ``family``, ``group``, ``matrices``, ``bits``, ``share`` (of all
+        bits), ``mean`` and ``std`` of the off-diagonal distances, and ``corr_total``, the
+        Pearson correlation of its off-diagonal distances with the total's (how much the
+        group alone reproduces the geometry)."""
+        distances = self.distances()
+        upper = np.triu_indices(len(distances[TOTAL]), 1)
+        total = distances[TOTAL][upper]
+        rows = []
+        for (family, group), d in distances.items():
+            pairs = d[upper]
+            corr = (float(np.corrcoef(pairs, total)[0, 1])
+                    if len(pairs) > 1 and pairs.std() > 0 and total.std() > 0 else float("nan"))
+            rows.append({"family": family, "group": group, "matrices": self.matrices[family, group],
+                         "bits": self.bits[family, group],
+                         "share": self.bits[family, group] / self.bits[TOTAL],
+                         "mean": float(pairs.mean()) if len(pairs) else float("nan"),
+                         "std": float(pairs.std()) if len(pairs) else float("nan"),
+                         "corr_total": corr})
+        # Family by family (all, layer, part, module), groups in forward order within each.
+        families = list(dict.fromkeys(family for family, _ in self.counts))
+        return pd.DataFrame(sorted(rows, key=lambda r: families.index(r["family"])))
+
+
+def _spans(n_bytes: int, block_bytes: int, threads: int) -> list[tuple[int, int]]:
+    """``threads`` contiguous byte ranges, cut at block boundaries, covering ``n_bytes``."""
+    blocks = -(-n_bytes // block_bytes)
+    per = max(-(-blocks // max(threads, 1)), 1) * block_bytes
+    return [(lo, min(lo + per, n_bytes)) for lo in range(0, n_bytes, per)] or [(0, 0)]
+
+
+def _accumulate(matrices: Iterable[tuple[str, int, Sequence[np.ndarray]]], n: int,
+                group_by: GroupBy | None, block_bytes: int, threads: int | None) -> HammingCounts:
+    """Sum per-matrix Hamming counts into the total and each group of ``group_by``.
+
+    ``matrices`` yields ``(name, n_bits, rows)``, ``rows`` the ``n`` packed uint8 arrays of
+    one weight matrix. A matrix's byte range is split across ``threads`` workers (numpy
+    releases the GIL inside each pass).
+    """
+    if block_bytes < 1:
+        raise LanggeoError(f"block_bytes must be >= 1, got {block_bytes}")
+    if not threads:
+        threads = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1)
+    result = HammingCounts({TOTAL: np.zeros((n, n), dtype=np.int64)}, {TOTAL: 0}, {TOTAL: 0})
+    with ThreadPoolExecutor(threads) as pool:
+        for name, n_bits, rows in matrices:
+            spans = _spans(len(rows[0]), block_bytes, threads)
+            upper = sum(pool.map(lambda s: _span_counts(rows, s[0], s[1], block_bytes), spans))
+            counts = upper + upper.T
+            result.add(TOTAL, counts, n_bits)
+            if group_by is not None:
+                for family, group in group_by(name).items():
+                    result.add((family, group), counts, n_bits)
+    return result
+
+
+def _check_same_layout(layouts: Sequence[tuple[str, list[str], list[tuple[int, ...]]]]) -> None:
+    first_name, modules, shapes = layouts[0]
+    for name, other_modules, other_shapes in layouts[1:]:
+        if other_modules != modules or other_shapes != shapes:
+            raise LanggeoError(
+                f"signatures of {first_name} and {name} cover different weight matrices; "
+                "recompute them with the same model")
+
+
+def hamming_from_signatures(signatures: Sequence[Signature],
+                            group_by: GroupBy | None = module_groups,
+                            block_bytes: int = BLOCK_BYTES,
+                            threads: int | None = None) -> HammingCounts:
+    """Hamming counts, total and per group, between signatures already in memory.
+
+    ``group_by`` maps a module name to ``{family: group}`` (default :func:`module_groups`);
+    ``None`` computes the total only. ``threads`` defaults to the usable CPUs.
+    """
+    _check_same_layout([(s.metadata.get("language"), s.modules,
+                         [tuple(s.shapes[m]) for m in s.modules]) for s in signatures])
+    first = signatures[0]
+    stream = ((m, int(np.prod(first.shapes[m])), [s.packed[m] for s in signatures])
+              for m in first.modules)
+    return _accumulate(stream, len(signatures), group_by, block_bytes, threads)
 
 
 def signature_distances(signatures: Sequence[Signature]) -> np.ndarray:
     """Normalized Hamming distance matrix ``(n, n)`` (float64) between signatures of one
     (model, dataset), summed module by module so only one module's bits are stacked at once."""
-    first = signatures[0]
-    for sig in signatures[1:]:
-        if sig.modules != first.modules or sig.shapes != first.shapes:
-            raise LanggeoError(
-                f"signatures of {first.metadata.get('language')} and "
-                f"{sig.metadata.get('language')} cover different weight matrices; recompute "
-                "them with the same model")
-    total = np.zeros((len(signatures), len(signatures)), dtype=np.int64)
-    for module in first.modules:
-        total += pairwise_hamming(np.stack([s.packed[module] for s in signatures]))
-    return total / first.n_bits
+    result = hamming_from_signatures(signatures, group_by=None)
+    return result.distances()[TOTAL]
+
+
+def _signature_layout(path: str | os.PathLike[str]) -> pa.Table:
+    """The small columns of a signature file (module, shape, n_bits), after format checks."""
+    if not os.path.isfile(path):
+        raise LanggeoError(f"signature file {path} not found; run `dvc repro` (stage "
+                           "signatures) first")
+    file = pq.ParquetFile(path)
+    schema = file.schema_arrow
+    if schema.remove_metadata() != SCHEMA or METADATA_KEY not in (schema.metadata or {}):
+        raise LanggeoError(f"{path} is not a langgeo signature file (columns {schema.names})")
+    return file.read(columns=["module", "shape", "n_bits"])
+
+
+def _packed_rows(path: str | os.PathLike[str], n_bytes: Sequence[int]) -> Iterator[np.ndarray]:
+    """The ``bits`` of each row as uint8 views, one row group in memory at once."""
+    file = pq.ParquetFile(path)
+    k, n_groups = 0, file.num_row_groups
+    for group in range(n_groups):
+        column = file.read_row_group(group, columns=["bits"]).column("bits")
+        if group == n_groups - 1:
+            # The open reader keeps its decoder, which holds a copy of a whole dictionary
+            # page (all of a one-row-group file); drop it once nothing is left to read.
+            del file
+        for chunk in column.chunks:
+            # Views into the column's data buffer by its int32 offsets: a scalar's
+            # ``as_buffer()`` would copy every value.
+            offsets = np.frombuffer(chunk.buffers()[1], np.int32)[chunk.offset:]
+            data = np.frombuffer(chunk.buffers()[2], np.uint8)
+            for start, stop in zip(offsets[:len(chunk)], offsets[1:len(chunk) + 1]):
+                if stop - start != n_bytes[k]:
+                    raise LanggeoError(f"{path}: row {k} holds {stop - start} bytes of bits, "
+                                       f"expected {n_bytes[k]}; the file is damaged, recompute it")
+                yield data[start:stop]
+                k += 1
+
+
+def hamming_from_files(paths: Sequence[str | os.PathLike[str]],
+                       group_by: GroupBy | None = module_groups,
+                       block_bytes: int = BLOCK_BYTES,
+                       threads: int | None = None) -> HammingCounts:
+    """Hamming counts, total and per group, streamed from signature files.
+
+    All files are first checked to hold the same matrices (names, shapes); then they are read
+    in lockstep, one weight matrix of every file at a time, so memory is bounded as stated in
+    the module docstring rather than by the size of all signatures.
+    """
+    if not paths:
+        raise LanggeoError("no signature files given")
+    layouts = [_signature_layout(p) for p in paths]
+    _check_same_layout([(str(p), t.column("module").to_pylist(),
+                         [tuple(s) for s in t.column("shape").to_pylist()])
+                        for p, t in zip(paths, layouts)])
+    modules = layouts[0].column("module").to_pylist()
+    n_bits = layouts[0].column("n_bits").to_pylist()
+    n_bytes = [-(-b // 8) for b in n_bits]
+    readers = [_packed_rows(p, n_bytes) for p in paths]
+    stream = ((m, b, [next(r) for r in readers]) for m, b in zip(modules, n_bits))
+    return _accumulate(stream, len(paths), group_by, block_bytes, threads)
 
 
 def distances_from_files(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
-    return signature_distances([read_signature(p) for p in paths])
+    """Normalized Hamming distance matrix ``(n, n)`` between signature files, streamed."""
+    return hamming_from_files(paths, group_by=None).distances()[TOTAL]
+
+
+def _score_blocks(scores: np.ndarray | Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    blocks = [scores] if isinstance(scores, np.ndarray) else scores
+    n = None
+    for block in blocks:
+        block = np.asarray(block, dtype=np.float64)
+        if block.ndim != 2 or (n is not None and block.shape[0] != n):
+            raise LanggeoError(f"score blocks must be (n_languages, n_values) with the same "
+                               f"n_languages; got shape {block.shape}")
+        if not np.isfinite(block).all():
+            raise LanggeoError("scores contain NaN or infinity; drop or fix those values first")
+        n = block.shape[0]
+        yield block
+
+
+def l2_distances(scores: np.ndarray | Iterable[np.ndarray]) -> np.ndarray:
+    """Mean squared difference between per-language score vectors.
+
+    Parameters
+    ----------
+    scores : float array ``(n_languages, n_values)``, or an iterable of column blocks
+        ``(n_languages, m_k)`` (the same values split into pieces, streamed).
+
+    Returns
+    -------
+    ``(n, n)`` float64, ``d(a, b) = ‖a − b‖² / n_values``. Dividing by the number of values
+    makes it independent of how many weights were sampled, and on 0/1 vectors it *is* the
+    normalized Hamming distance, so it is the continuous counterpart of the signature
+    distance; like it, it is a squared Euclidean distance, which the ``sqrt`` transform of
+    the embedding embeds exactly. It keeps the scores' units (squared): put them on a common
+    scale first (e.g. log or per-matrix ranks) or use :func:`cosine_distances`.
+    """
+    gram, m = None, 0
+    for block in _score_blocks(scores):
+        # Distances do not change when the same vector is subtracted from every language;
+        # centring each value across languages avoids cancellation in |a|² + |b|² − 2a·b.
+        block = block - block.mean(axis=0)
+        g = block @ block.T
+        gram = g if gram is None else gram + g
+        m += block.shape[1]
+    if gram is None or m == 0:
+        raise LanggeoError("no score values given")
+    sq = np.diag(gram)
+    d = np.maximum(sq[:, None] + sq[None, :] - 2 * gram, 0) / m
+    np.fill_diagonal(d, 0)
+    return d
+
+
+def cosine_distances(scores: np.ndarray | Iterable[np.ndarray]) -> np.ndarray:
+    """Cosine distance ``1 − a·b / (‖a‖ ‖b‖)`` between per-language score vectors.
+
+    Parameters
+    ----------
+    scores : as for :func:`l2_distances`.
+
+    Returns
+    -------
+    ``(n, n)`` float64 in ``[0, 2]`` (``[0, 1]`` for nonnegative scores such as importance).
+    Invariant to rescaling any language's scores, so no normalization is needed for scale;
+    on vectors centred per language it is ``1 − Pearson r``. Not a squared Euclidean
+    distance in general: embed it with ``distance_transform: none`` or take ``2 · d``, which
+    is the squared distance between the unit-normalized vectors.
+    """
+    gram = None
+    for block in _score_blocks(scores):
+        g = block @ block.T
+        gram = g if gram is None else gram + g
+    if gram is None:
+        raise LanggeoError("no score values given")
+    norms = np.sqrt(np.diag(gram))
+    if (norms == 0).any():
+        raise LanggeoError(f"score vectors of languages {np.flatnonzero(norms == 0).tolist()} "
+                           "are all zero; cosine distance is undefined for them")
+    d = np.clip(1 - gram / np.outer(norms, norms), 0, 2)
+    np.fill_diagonal(d, 0)
+    return d
+
+
+def _mean_off_diagonal(matrix: np.ndarray) -> float:
+    n = len(matrix)
+    return float(matrix[~np.eye(n, dtype=bool)].mean())
+
+
+def ensemble(matrices: Sequence[tuple[Sequence[str], np.ndarray]],
+             normalize: bool = True) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Average distance matrices of several (model, dataset) pairs over their languages.
+
+    Parameters
+    ----------
+    matrices : ``(codes, matrix)`` per pair; ``matrix`` is ``(len(codes), len(codes))``,
+        symmetric, zero diagonal. Pairs may cover different languages.
+    normalize : divide each matrix by its mean off-diagonal distance ``s_k`` first, and
+        multiply the mean by the mean of the ``s_k``. Signature distances of different
+        models sit at different levels (e.g. 0.30 for one, 0.45 for another); without this
+        the model with the larger distances would dominate the geometry. Dividing by a
+        positive number keeps each matrix's shape, and a positive combination of squared
+        Euclidean distances is still one, so the ``sqrt`` embedding stays exact. The final
+        rescaling keeps values in the inputs' units: with one input, or inputs of equal
+        level, the result is their plain mean. ``s_k`` is taken over each matrix's own
+        pairs, so a pair covering only close languages is scaled up somewhat; with
+        ``False`` the matrices are averaged as they are.
+
+    Returns
+    -------
+    codes : union of the languages, in order of first appearance.
+    matrix : ``(n, n)`` float64, each entry the mean over the inputs that hold both
+        languages.
+    coverage : ``(n, n)`` int64, how many inputs hold both languages (diagonal: hold it).
+
+    Raises ``LanggeoError`` when some pair of languages is covered by no input.
+    """
+    if not matrices:
+        raise LanggeoError("no distance matrices to combine")
+    codes: list[str] = []
+    for k, (c, m) in enumerate(matrices):
+        m = np.asarray(m)
+        if len(set(c)) != len(c) or m.shape != (len(c), len(c)):
+            raise LanggeoError(f"distance matrix {k} is {m.shape} for {len(c)} language codes "
+                               "(codes must be distinct, one row and column each)")
+        if not np.isfinite(m).all() or not np.allclose(m, m.T) or np.diag(m).any():
+            raise LanggeoError(f"distance matrix {k} must be finite, symmetric and have a "
+                               "zero diagonal")
+        codes += [x for x in c if x not in codes]
+    index = {c: i for i, c in enumerate(codes)}
+    n = len(codes)
+    total = np.zeros((n, n))
+    coverage = np.zeros((n, n), dtype=np.int64)
+    scales = []
+    for k, (c, m) in enumerate(matrices):
+        scale = 1.0
+        if normalize:
+            scale = _mean_off_diagonal(np.asarray(m, dtype=np.float64)) if len(c) > 1 else 0.0
+            if not scale > 0:
+                raise LanggeoError(f"distance matrix {k} ({', '.join(c[:5])}…) has no positive "
+                                   "off-diagonal mean to normalize by; drop it or pass "
+                                   "normalize=False")
+            scales.append(scale)
+        at = np.array([index[x] for x in c])
+        total[np.ix_(at, at)] += np.asarray(m, dtype=np.float64) / scale
+        coverage[np.ix_(at, at)] += 1
+    missing = np.argwhere(np.triu(coverage == 0, 1))
+    if len(missing):
+        pairs = ", ".join(f"{codes[i]}-{codes[j]}" for i, j in missing[:10])
+        raise LanggeoError(f"{len(missing)} language pairs are in no (model, dataset) distance "
+                           f"matrix (e.g. {pairs}); add a dataset covering both languages or "
+                           "drop one of them")
+    out = total / np.maximum(coverage, 1) * (float(np.mean(scales)) if normalize else 1.0)
+    return codes, out, coverage
 
 
 def write_matrix(path: str | os.PathLike[str], codes: Sequence[str], matrix: np.ndarray) -> None:

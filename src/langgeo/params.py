@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from langgeo import LanggeoError
 SCORES = ("sparsegpt", "obs", "wanda", "magnitude")
 BINARIZATIONS = ("per_matrix", "global")
 MODEL_SOURCES = ("gguf-package", "pretrained")
-DATASET_SOURCES = ("eld",)
+DATASET_SOURCES = ("eld", "hub", "local")
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "bfloat16")
 TRANSFORMS = ("sqrt", "none")
@@ -38,8 +39,26 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """Where calibration text comes from.
+
+    ``eld``: the embedded corpus. ``hub``: the Hugging Face dataset ``hub_id``, streamed one
+    language at a time; the config is ``config_template`` with ``{column}`` fields filled from
+    the language's row of ``resources/paper_languages.csv`` (e.g. ``"20231101.{wikipedia}"``).
+    ``local``: a folder ``path`` holding ``<code>.txt`` (documents separated by a blank line),
+    ``<code>.jsonl`` or ``<code>.parquet``. Streamed documents are shuffled through a buffer of
+    ``shuffle_buffer`` documents, and those shorter than ``min_chars`` characters are skipped.
+    """
+
     name: str
     source: str
+    hub_id: str | None = None
+    config_template: str | None = None
+    revision: str | None = None
+    split: str = "train"
+    path: str | None = None
+    text_field: str = "text"
+    shuffle_buffer: int = 10_000
+    min_chars: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,6 +159,55 @@ def _positive(section: dict[str, Any], key: str, where: str) -> int:
     return value
 
 
+def _optional(section: dict[str, Any], key: str, where: str, kind: type, default: Any) -> Any:
+    return _get(section, key, where, kind) if key in section else default
+
+
+# Keys each dataset source understands; anything else is most likely a typo.
+_DATASET_KEYS = {
+    "eld": {"source"},
+    "hub": {"source", "hub_id", "config_template", "revision", "split", "text_field",
+            "shuffle_buffer", "min_chars"},
+    "local": {"source", "path", "text_field", "shuffle_buffer", "min_chars"},
+}
+
+
+def _dataset(name: str, entry: Any) -> DatasetSpec:
+    where = f"dataset_catalog.{name}."
+    source = _choice(entry, "source", where, DATASET_SOURCES)
+    unknown = sorted(set(entry) - _DATASET_KEYS[source])
+    if unknown:
+        raise LanggeoError(f"params: '{where[:-1]}' has unknown key(s) {unknown} for source "
+                           f"{source!r}; allowed: {sorted(_DATASET_KEYS[source])}")
+    if source == "eld":
+        return DatasetSpec(name, source)
+    min_chars = _optional(entry, "min_chars", where, int, DatasetSpec.min_chars)
+    if min_chars < 0:
+        raise LanggeoError(f"params: '{where}min_chars' must be >= 0, got {min_chars}")
+    shuffle_buffer = (_positive(entry, "shuffle_buffer", where) if "shuffle_buffer" in entry
+                      else DatasetSpec.shuffle_buffer)
+    common = dict(text_field=_optional(entry, "text_field", where, str, DatasetSpec.text_field),
+                  shuffle_buffer=shuffle_buffer, min_chars=min_chars)
+    if source == "local":
+        return DatasetSpec(name, source, path=_get(entry, "path", where, str), **common)
+    template = _get(entry, "config_template", where, str)
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise LanggeoError(f"params: '{where}config_template' {template!r} is not a valid "
+                           f"template ({exc}); write columns of the language table in braces, "
+                           "e.g. '20231101.{wikipedia}'") from exc
+    if not all(f.isidentifier() for f in fields):
+        raise LanggeoError(f"params: '{where}config_template' {template!r} must name columns of "
+                           "the language table in braces, e.g. '20231101.{wikipedia}'")
+    revision = entry.get("revision")
+    if revision is not None and not isinstance(revision, str):
+        raise LanggeoError(f"params: '{where}revision' must be a string (a commit) or null")
+    return DatasetSpec(name, source, hub_id=_get(entry, "hub_id", where, str),
+                       config_template=template, revision=revision,
+                       split=_optional(entry, "split", where, str, DatasetSpec.split), **common)
+
+
 def _names(raw: dict[str, Any], key: str, catalog_key: str) -> tuple[str, ...]:
     names = _get(raw, key, "", list)
     catalog = _get(raw, catalog_key, "", dict)
@@ -180,11 +248,8 @@ def parse_params(raw: dict[str, Any]) -> Params:
             models.append(ModelSpec(name, source, id=_get(entry, "id", where, str),
                                     revision=revision))
 
-    datasets = []
-    for name in _names(raw, "datasets", "dataset_catalog"):
-        entry = raw["dataset_catalog"][name]
-        datasets.append(DatasetSpec(name, _choice(entry, "source", f"dataset_catalog.{name}.",
-                                                  DATASET_SOURCES)))
+    datasets = [_dataset(name, raw["dataset_catalog"][name])
+                for name in _names(raw, "datasets", "dataset_catalog")]
 
     cal = _get(raw, "calibration", "", dict)
     calibration = Calibration(_positive(cal, "tokens_per_language", "calibration."),

@@ -60,3 +60,30 @@ def log_configuration(params: Params, metrics: Mapping[str, object],
                 mlflow.log_params({"model": model, "dataset": dataset})
                 mlflow.log_metrics(_numeric(child_metrics))
         return parent.info.run_id
+
+
+COMPARE_COLUMNS = {
+    "run_id": "run_id", "tags.mlflow.runName": "run", "start_time": "start_time",
+    "params.calibration.tokens_per_language": "tokens_per_language",
+    "params.signatures.score": "score", "params.signatures.binarization": "binarization",
+    "params.models": "models", "params.datasets": "datasets",
+}
+
+
+def compare_runs(experiment: str, root: Path | None = None):
+    """One row per configuration (parent run) of ``experiment``: key params and every metric,
+    newest first. Returns a pandas DataFrame (empty if nothing was logged yet)."""
+    os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    import mlflow
+    import pandas as pd
+
+    mlflow.set_tracking_uri(tracking_uri(root))
+    if mlflow.get_experiment_by_name(experiment) is None:
+        return pd.DataFrame()
+    runs = mlflow.search_runs(experiment_names=[experiment], order_by=["start_time DESC"])
+    if "tags.mlflow.parentRunId" in runs:
+        runs = runs[runs["tags.mlflow.parentRunId"].isna()]
+    metrics = [c for c in runs.columns if c.startswith("metrics.")]
+    table = runs[[c for c in COMPARE_COLUMNS if c in runs] + metrics]
+    return table.rename(columns={**COMPARE_COLUMNS,
+                                 **{c: c.removeprefix("metrics.") for c in metrics}})
