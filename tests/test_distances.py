@@ -1,4 +1,5 @@
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -160,6 +161,11 @@ def test_file_errors(tmp_path):
     write_matrix(tmp_path / "m.parquet", ["a"], np.zeros((1, 1)))
     with pytest.raises(LanggeoError, match="not a langgeo signature"):
         hamming_from_files([tmp_path / "m.parquet"])
+    table = signature_table({"x": np.zeros(16, bool)}, {"language": "d"})
+    damaged = table.set_column(3, "bits", pa.array([b"\x00"], pa.binary()))
+    pq.write_table(damaged, tmp_path / "d.parquet")
+    with pytest.raises(LanggeoError, match="row 0 holds 1 bytes of bits, expected 2"):
+        hamming_from_files([tmp_path / "d.parquet", tmp_path / "d.parquet"])
 
 
 def test_l2_by_hand_and_streamed():

@@ -27,8 +27,9 @@ def make_project(root: Path, model_dir: Path, **overrides) -> Path:
                                                                              "*.egg-info"))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params.update(languages=["fr", "es", "de", "ru", "ja"], models=["tiny"],
-                  calibration={"tokens_per_language": 256, "seq_len": 64},
-                  evaluation={"label_level": "branch", "kmeans_seeds": 2})
+                  calibration={"tokens_per_language": 256, "seq_len": 64})
+    params["evaluation"].update(kmeans_seeds=2, n_permutations=99, n_bootstrap=10,
+                                mantel_permutations=99)
     params["model_catalog"]["tiny"] = {"source": "pretrained", "id": str(model_dir)}
     for key, value in overrides.items():
         params[key] = value
@@ -54,7 +55,12 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
 
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert metrics["pairs"] == ["tiny/eld"]
-    assert set(metrics["ensemble"]) >= {"ari_mean", "purity_mean", "silhouette"}
+    assert set(metrics["ours"]) >= {"branch/kmeans/ari_mean", "branch/kmeans/purity_mean",
+                                    "branch/silhouette_latent", "family/agglomerative/ari"}
+    assert set(metrics["baselines"]) == {"uriel_geographic", "uriel_featural",
+                                         "uriel_syntactic", "uriel_genetic", "script", "random"}
+    comparison = (project / "reports/comparison.csv").read_text().splitlines()
+    assert len(comparison) == 1 + 1 + 1 + 6  # header, ours, one pair, baselines
     folder = project / "data/signatures/tiny/eld"
     signatures = sorted(p for p in folder.glob("*.parquet") if ".scores." not in p.name)
     assert len(list(folder.glob("*.scores.parquet"))) == 5
@@ -68,9 +74,10 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns.db'}")
     runs = mlflow.search_runs(experiment_names=["langgeo"])
-    assert len(runs) == 2  # the configuration and its one (model, dataset) child
+    assert len(runs) == 1 + 1 + 6  # the configuration, its (model, dataset), the baselines
     parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
-    assert parent["metrics.ari_mean"] == pytest.approx(metrics["ensemble"]["ari_mean"])
+    assert (parent["metrics.branch/kmeans/ari_mean"]
+            == pytest.approx(metrics["ours"]["branch/kmeans/ari_mean"]))
     assert parent["params.signatures.score"] == "sparsegpt"
 
     compare = run([str(BIN / "langgeo"), "compare"], project)

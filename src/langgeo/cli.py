@@ -52,6 +52,9 @@ class Layout:
     def figures(self) -> Path:
         return self.root / "reports" / "figures"
 
+    def comparison(self) -> Path:
+        return self.root / "reports" / "comparison.csv"
+
     def explorer(self) -> Path:
         return self.root / "reports" / "explorer.html"
 
@@ -244,6 +247,7 @@ def _outputs(layout: Layout) -> dict[str, str]:
     return {"latent vectors": str(layout.embedding() / "latent.parquet"),
             "distances": str(layout.ensemble_distances()),
             "metrics": str(layout.metrics()),
+            "ours vs baselines": str(layout.comparison()),
             "figures": str(layout.figures()),
             "explorer": str(layout.explorer()),
             "MLflow store": f"{tracking_uri()} (make ui)"}
@@ -252,34 +256,55 @@ def _outputs(layout: Layout) -> dict[str, str]:
 def cmd_evaluate(params, layout: Layout, args) -> None:
     import pandas as pd
 
+    from langgeo.baselines import baseline_distances
     from langgeo.distances import read_matrix
-    from langgeo.evaluation import evaluate_kmeans
-    from langgeo.reports import summary
-    from langgeo.storage import write_json
+    from langgeo.evaluation import evaluate_distances, mantel_test
+    from langgeo.reports import comparison_table, summary
+    from langgeo.storage import atomic_path, write_json
     from langgeo.tracking import log_configuration
 
-    labels = pd.read_parquet(layout.labels()).set_index("code")
-    latent = pd.read_parquet(layout.embedding() / "latent.parquet")
-    codes = latent["language"].tolist()
-    if codes != list(params.languages) or set(codes) - set(labels.index):
-        raise LanggeoError("the embedding or labels do not match params 'languages'; run "
-                           "`dvc repro` to bring them up to date")
-    gold = labels.loc[codes, params.evaluation.label_level].tolist()
     ev = params.evaluation
-    coords = latent.drop(columns="language").to_numpy()
+    codes, ensemble = read_matrix(layout.ensemble_distances())
+    labels = pd.read_parquet(layout.labels()).set_index("code")
+    if codes != list(params.languages) or set(codes) - set(labels.index):
+        raise LanggeoError("the distances or labels do not match params 'languages'; run "
+                           "`dvc repro` to bring them up to date")
+    gold = labels.loc[codes, ["family", "branch"]].to_dict("list")
+
+    def evaluate(matrix):
+        return evaluate_distances(
+            matrix, gold, transform=params.embedding.distance_transform,
+            kmeans_seeds=ev.kmeans_seeds, seed=params.seed, n_permutations=ev.n_permutations,
+            n_bootstrap=ev.n_bootstrap, min_cluster_size=ev.hdbscan_min_cluster_size)
+
     metrics = {"label_level": ev.label_level,
                "pairs": [f"{m}/{d}" for m, d in _pairs(params)],
-               "ensemble": evaluate_kmeans(coords, gold, ev.kmeans_seeds, params.seed),
-               "per_pair": {}}
+               "ours": evaluate(ensemble), "per_pair": {}, "baselines": {}, "mantel": {}}
     for model, dataset in _pairs(params):
-        pair_codes, matrix = read_matrix(layout.pair_distances(model, dataset))
-        pair_coords, _ = _embed(matrix, params)
-        metrics["per_pair"][f"{model}/{dataset}"] = evaluate_kmeans(
-            pair_coords, gold, ev.kmeans_seeds, params.seed)
+        _, matrix = read_matrix(layout.pair_distances(model, dataset))
+        metrics["per_pair"][f"{model}/{dataset}"] = evaluate(matrix)
+    baselines = baseline_distances(codes, labels.loc[codes, "iso639_3"].tolist(), params.seed,
+                                   params.baselines.uriel_kinds, params.baselines.missing)
+    for name, baseline in baselines.items():
+        metrics["baselines"][name] = {**evaluate(baseline.distances),
+                                      "imputed_pairs": baseline.imputed_pairs}
+        rho, p = mantel_test(ensemble, baseline.distances, ev.mantel_permutations, params.seed)
+        metrics["mantel"][name] = {"spearman_rho": rho, "p": p}
     write_json(metrics, layout.metrics())
-    artifacts = [layout.metrics(), layout.explorer(), layout.embedding() / "latent.parquet",
-                 *sorted(layout.figures().glob("*.png"))]
-    run_id = log_configuration(params, metrics["ensemble"], metrics["per_pair"], artifacts)
+    table = comparison_table(metrics)
+    with atomic_path(layout.comparison()) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+
+    children = {f"pair/{name}": ({"kind": "pair", "model": name.split("/")[0],
+                                  "dataset": name.split("/")[1]}, m)
+                for name, m in metrics["per_pair"].items()}
+    children.update({f"baseline/{name}": ({"kind": "baseline", "baseline": name},
+                                          {**m, **{f"mantel/{k}": v for k, v in
+                                                   metrics["mantel"][name].items()}})
+                     for name, m in metrics["baselines"].items()})
+    artifacts = [layout.metrics(), layout.comparison(), layout.explorer(),
+                 layout.embedding() / "latent.parquet", *sorted(layout.figures().glob("*.png"))]
+    run_id = log_configuration(params, metrics["ours"], children, artifacts)
     print(summary(metrics, _outputs(layout)))
     print(f"  MLflow parent run: {run_id}")
 
@@ -312,11 +337,15 @@ def cmd_compare(params, layout: Layout, args) -> None:
     out = layout.compare() / "runs.csv"
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
-    shown = [c for c in ("run", "tokens_per_language", "score", "binarization", "ari_mean",
-                         "purity_mean", "silhouette") if c in table]
+    level = params.evaluation.label_level
+    shown = [c for c in ("run", "tokens_per_language", "score", "binarization",
+                         f"{level}/kmeans/ari_mean", f"{level}/kmeans/purity_mean",
+                         f"{level}/agglomerative/ari") if c in table]
     print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"{len(table)} configurations -> {out}")
-    figure = sweep_figure(layout.compare() / "tokens_sweep.png", table)
+    level = params.evaluation.label_level
+    figure = sweep_figure(layout.compare() / "tokens_sweep.png", table,
+                          f"{level}/kmeans/ari_mean", f"{level}/kmeans/ari_std")
     if figure:
         print(f"ARI vs tokens per language -> {figure}")
 

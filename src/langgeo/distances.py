@@ -2,11 +2,12 @@
 values in [0, 1]), per group of weight matrices, on continuous scores, and their ensemble.
 
 Memory of the streamed Hamming pass (:func:`hamming_from_files`): each file is read one
-Parquet row group at a time, so with ``n`` files, ``t`` threads and block ``b`` bytes the peak
-is about ``n × (largest row group's bits) + t × 2.2 × n × b + (groups + t + 1) × n² × 8``
-bytes. Files written with one row group per weight matrix hold one matrix per file in memory;
-a file written as a single row group (the layout of ``write_table`` defaults) is held whole,
-because its ``bits`` column is one dictionary page that pyarrow decodes in full on first read.
+Parquet row group at a time, so with ``n`` files, ``t`` threads and blocks of ``b`` bytes the
+peak is about ``n × (largest row group's bits) + t × 2.2 × n × b + (groups + t + 1) × n² × 8``
+bytes, plus one row group being decoded. Files written with one row group per weight matrix
+(``row_group_size=1``) hold one matrix per file; a file written as one row group (the
+``write_table`` default) is held whole, because its ``bits`` column is then a single
+dictionary page that pyarrow decodes in full on first read.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def _accumulate(matrices: Iterable[tuple[str, int, Sequence[np.ndarray]]], n: in
 
     ``matrices`` yields ``(name, n_bits, rows)``, ``rows`` the ``n`` packed uint8 arrays of
     one weight matrix. A matrix's byte range is split across ``threads`` workers (numpy
-    releases the GIL inside each pass).
+    releases the GIL inside its loops).
     """
     if block_bytes < 1:
         raise LanggeoError(f"block_bytes must be >= 1, got {block_bytes}")
@@ -196,10 +197,13 @@ def _accumulate(matrices: Iterable[tuple[str, int, Sequence[np.ndarray]]], n: in
             if group_by is not None:
                 for family, group in group_by(name).items():
                     result.add((family, group), counts, n_bits)
+            del rows  # free this matrix's bits before the next one is read
     return result
 
 
 def _check_same_layout(layouts: Sequence[tuple[str, list[str], list[tuple[int, ...]]]]) -> None:
+    if not layouts:
+        raise LanggeoError("no signatures given; list at least one signature file")
     first_name, modules, shapes = layouts[0]
     for name, other_modules, other_shapes in layouts[1:]:
         if other_modules != modules or other_shapes != shapes:
@@ -227,13 +231,14 @@ def hamming_from_signatures(signatures: Sequence[Signature],
 
 def signature_distances(signatures: Sequence[Signature]) -> np.ndarray:
     """Normalized Hamming distance matrix ``(n, n)`` (float64) between signatures of one
-    (model, dataset), summed module by module so only one module's bits are stacked at once."""
+    (model, dataset); see :func:`hamming_from_signatures`."""
     result = hamming_from_signatures(signatures, group_by=None)
     return result.distances()[TOTAL]
 
 
-def _signature_layout(path: str | os.PathLike[str]) -> pa.Table:
-    """The small columns of a signature file (module, shape, n_bits), after format checks."""
+def _signature_layout(path: str | os.PathLike[str]) -> tuple[pa.Table, pq.FileMetaData]:
+    """The small columns of a signature file (module, shape, n_bits) and its Parquet
+    metadata, after format checks."""
     if not os.path.isfile(path):
         raise LanggeoError(f"signature file {path} not found; run `dvc repro` (stage "
                            "signatures) first")
@@ -241,30 +246,37 @@ def _signature_layout(path: str | os.PathLike[str]) -> pa.Table:
     schema = file.schema_arrow
     if schema.remove_metadata() != SCHEMA or METADATA_KEY not in (schema.metadata or {}):
         raise LanggeoError(f"{path} is not a langgeo signature file (columns {schema.names})")
-    return file.read(columns=["module", "shape", "n_bits"])
+    return file.read(columns=["module", "shape", "n_bits"]), file.metadata
 
 
-def _packed_rows(path: str | os.PathLike[str], n_bytes: Sequence[int]) -> Iterator[np.ndarray]:
-    """The ``bits`` of each row as uint8 views, one row group in memory at once."""
-    file = pq.ParquetFile(path)
-    k, n_groups = 0, file.num_row_groups
-    for group in range(n_groups):
-        column = file.read_row_group(group, columns=["bits"]).column("bits")
-        if group == n_groups - 1:
-            # The open reader keeps its decoder, which holds a copy of a whole dictionary
-            # page (all of a one-row-group file); drop it once nothing is left to read.
-            del file
-        for chunk in column.chunks:
-            # Views into the column's data buffer by its int32 offsets: a scalar's
-            # ``as_buffer()`` would copy every value.
-            offsets = np.frombuffer(chunk.buffers()[1], np.int32)[chunk.offset:]
-            data = np.frombuffer(chunk.buffers()[2], np.uint8)
-            for start, stop in zip(offsets[:len(chunk)], offsets[1:len(chunk) + 1]):
-                if stop - start != n_bytes[k]:
-                    raise LanggeoError(f"{path}: row {k} holds {stop - start} bytes of bits, "
-                                       f"expected {n_bytes[k]}; the file is damaged, recompute it")
-                yield data[start:stop]
-                k += 1
+def _row_group_bits(path: str | os.PathLike[str], metadata: pq.FileMetaData,
+                    group: int) -> list[np.ndarray]:
+    """The ``bits`` of one row group's rows, as uint8 views into the decoded column."""
+    # A fresh reader per row group (the parsed footer is reused, so this costs nothing): an
+    # open reader keeps the last page it decoded, for a one-row-group file a copy of all bits.
+    column = pq.ParquetFile(path, metadata=metadata).read_row_group(group, columns=["bits"])
+    views = []
+    for chunk in column.column("bits").chunks:
+        # Slice by the column's int32 offsets: a scalar's ``as_buffer()`` copies the value.
+        offsets = np.frombuffer(chunk.buffers()[1], np.int32)[chunk.offset:]
+        data = np.frombuffer(chunk.buffers()[2], np.uint8)
+        views += [data[offsets[k]:offsets[k + 1]] for k in range(len(chunk))]
+    return views
+
+
+def _packed_rows(path: str | os.PathLike[str], metadata: pq.FileMetaData,
+                 n_bytes: Sequence[int]) -> Iterator[np.ndarray]:
+    """The ``bits`` of every row in file order, one row group in memory at once."""
+    k = 0
+    for group in range(metadata.num_row_groups):
+        views = _row_group_bits(path, metadata, group)
+        bad = next((k + i for i, v in enumerate(views) if len(v) != n_bytes[k + i]), None)
+        if bad is not None:
+            raise LanggeoError(f"{path}: row {bad} holds {len(views[bad - k])} bytes of bits, "
+                               f"expected {n_bytes[bad]}; the file is damaged, recompute it")
+        k += len(views)
+        yield from views
+        del views  # or it would keep this row group alive while the next one is read
 
 
 def hamming_from_files(paths: Sequence[str | os.PathLike[str]],
@@ -277,16 +289,14 @@ def hamming_from_files(paths: Sequence[str | os.PathLike[str]],
     in lockstep, one weight matrix of every file at a time, so memory is bounded as stated in
     the module docstring rather than by the size of all signatures.
     """
-    if not paths:
-        raise LanggeoError("no signature files given")
     layouts = [_signature_layout(p) for p in paths]
     _check_same_layout([(str(p), t.column("module").to_pylist(),
                          [tuple(s) for s in t.column("shape").to_pylist()])
-                        for p, t in zip(paths, layouts)])
-    modules = layouts[0].column("module").to_pylist()
-    n_bits = layouts[0].column("n_bits").to_pylist()
+                        for p, (t, _) in zip(paths, layouts)])
+    modules = layouts[0][0].column("module").to_pylist()
+    n_bits = layouts[0][0].column("n_bits").to_pylist()
     n_bytes = [-(-b // 8) for b in n_bits]
-    readers = [_packed_rows(p, n_bytes) for p in paths]
+    readers = [_packed_rows(p, metadata, n_bytes) for p, (_, metadata) in zip(paths, layouts)]
     stream = ((m, b, [next(r) for r in readers]) for m, b in zip(modules, n_bits))
     return _accumulate(stream, len(paths), group_by, block_bytes, threads)
 

@@ -474,10 +474,11 @@ def write_figures(out_dir: str | Path, labels: pd.DataFrame, codes: Sequence[str
     return written
 
 
-def sweep_figure(path: str | Path, runs: pd.DataFrame) -> Path | None:
-    """ARI (mean ± std over k-means seeds) against calibration tokens per language, from the
-    MLflow comparison table (newest run per token count). ``None`` with fewer than two counts."""
-    needed = ["tokens_per_language", "ari_mean", "ari_std"]
+def sweep_figure(path: str | Path, runs: pd.DataFrame, mean: str, std: str) -> Path | None:
+    """ARI (columns ``mean`` ± ``std``, over k-means seeds) against calibration tokens per
+    language, from the MLflow comparison table (newest run per token count). ``None`` with
+    fewer than two token counts."""
+    needed = ["tokens_per_language", mean, std]
     if not set(needed) <= set(runs.columns):
         return None
     points = (runs.dropna(subset=needed)
@@ -488,11 +489,10 @@ def sweep_figure(path: str | Path, runs: pd.DataFrame) -> Path | None:
     fig = Figure(figsize=(6, 4), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.errorbar(points["tokens"], points["ari_mean"], yerr=points["ari_std"], marker="o",
-                capsize=3)
+    ax.errorbar(points["tokens"], points[mean], yerr=points[std], marker="o", capsize=3)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("calibration tokens per language")
-    ax.set_ylabel("ARI vs Glottolog primary branches")
+    ax.set_ylabel(f"k-means ARI ({mean.split('/')[0]})")
     ax.set_title("Tokens-per-language sweep")
     fig.tight_layout()
     return _save(fig, path)

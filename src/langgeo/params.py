@@ -88,6 +88,16 @@ class Embedding:
 class Evaluation:
     label_level: str
     kmeans_seeds: int
+    n_permutations: int
+    n_bootstrap: int
+    hdbscan_min_cluster_size: int
+    mantel_permutations: int
+
+
+@dataclass(frozen=True)
+class Baselines:
+    uriel_kinds: tuple[str, ...]
+    missing: str
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,7 @@ class Params:
     signatures: Signatures
     embedding: Embedding
     evaluation: Evaluation
+    baselines: Baselines
     tracking: Tracking
     raw: dict[str, Any]
 
@@ -288,14 +299,29 @@ def parse_params(raw: dict[str, Any]) -> Params:
                           n_components)
 
     ev = _get(raw, "evaluation", "", dict)
+    n_bootstrap = _get(ev, "n_bootstrap", "evaluation.", int)
+    if n_bootstrap < 0:
+        raise LanggeoError("params: 'evaluation.n_bootstrap' must be >= 0 (0 skips it)")
     evaluation = Evaluation(_choice(ev, "label_level", "evaluation.", LABEL_LEVELS),
-                            _positive(ev, "kmeans_seeds", "evaluation."))
+                            _positive(ev, "kmeans_seeds", "evaluation."),
+                            _positive(ev, "n_permutations", "evaluation."), n_bootstrap,
+                            _positive(ev, "hdbscan_min_cluster_size", "evaluation."),
+                            _positive(ev, "mantel_permutations", "evaluation."))
+    from langgeo.baselines import URIEL_KINDS
+
+    base = _get(raw, "baselines", "", dict)
+    kinds = _get(base, "uriel_kinds", "baselines.", list)
+    unknown = [k for k in kinds if k not in URIEL_KINDS]
+    if unknown:
+        raise LanggeoError(f"params: 'baselines.uriel_kinds' has {unknown}; choose from "
+                           f"{list(URIEL_KINDS)}")
+    baselines = Baselines(tuple(kinds), _choice(base, "missing", "baselines.", ("mean", "error")))
     tracking = Tracking(_get(_get(raw, "tracking", "", dict), "experiment", "tracking.", str))
 
     return Params(seed=_get(raw, "seed", "", int), languages=tuple(languages),
                   models=tuple(models), datasets=tuple(datasets), calibration=calibration,
                   signatures=signatures, embedding=embedding, evaluation=evaluation,
-                  tracking=tracking, raw=raw)
+                  baselines=baselines, tracking=tracking, raw=raw)
 
 
 def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:

@@ -21,16 +21,18 @@ def tracking_uri(root: Path | None = None) -> str:
 
 
 def _numeric(metrics: Mapping[str, object]) -> dict[str, float]:
+    # MLflow takes numbers only: undefined metrics (None) are left out.
     return {k: float(v) for k, v in metrics.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def log_configuration(params: Params, metrics: Mapping[str, object],
-                      children: Mapping[str, Mapping[str, object]],
+                      children: Mapping[str, tuple[Mapping[str, str], Mapping[str, object]]],
                       artifacts: Sequence[Path], root: Path | None = None) -> str:
     """Log one configuration; returns the parent run id.
 
-    ``children`` maps a name such as ``gemma3-270m/eld`` to that pair's metrics.
+    ``children`` maps a child run name (e.g. ``pair/gemma3-270m/eld``, ``baseline/random``)
+    to its params and metrics.
     """
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     import mlflow
@@ -53,11 +55,10 @@ def log_configuration(params: Params, metrics: Mapping[str, object],
         mlflow.log_metrics(_numeric(metrics))
         for path in artifacts:
             mlflow.log_artifact(str(path))
-        for child, child_metrics in children.items():
+        for child, (child_params, child_metrics) in children.items():
             with mlflow.start_run(experiment_id=experiment_id, run_name=child, nested=True,
                                   tags={"langgeo.config_hash": config}):
-                model, dataset = child.split("/")
-                mlflow.log_params({"model": model, "dataset": dataset})
+                mlflow.log_params(dict(child_params))
                 mlflow.log_metrics(_numeric(child_metrics))
         return parent.info.run_id
 
