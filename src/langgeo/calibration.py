@@ -11,16 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-from scipy.linalg.blas import ssyrk
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from langgeo import LanggeoError
-
-# Below this input width a symmetric rank-k update does not beat a plain matmul here.
-SYRK_MIN_WIDTH = 1024
 
 
 def linear_weight(module: nn.Module) -> torch.Tensor:
@@ -65,28 +60,6 @@ class Hessians:
     n_tokens: int
 
 
-def _accumulate(acc: torch.Tensor, x: torch.Tensor) -> None:
-    """``acc += xᵀx`` for ``x`` of shape ``(rows, d)``.
-
-    On the CPU, for wide inputs, BLAS ``syrk`` computes only one triangle: half the flops of
-    a matmul. It updates the lower triangle of ``acc`` in place (the upper triangle of its
-    Fortran-ordered view); :func:`_symmetrize` restores the full matrix once at the end.
-    """
-    if acc.device.type != "cpu" or x.shape[1] < SYRK_MIN_WIDTH:
-        acc.addmm_(x.T, x)
-        return
-    view = acc.numpy().T
-    out = ssyrk(1.0, x.numpy().T, beta=1.0, c=view, trans=0, lower=0, overwrite_c=1)
-    if not np.shares_memory(out, view):
-        view[...] = out
-
-
-def _symmetrize(acc: torch.Tensor) -> torch.Tensor:
-    if acc.device.type != "cpu" or acc.shape[0] < SYRK_MIN_WIDTH:
-        return acc
-    return torch.tril(acc) + torch.tril(acc, -1).T
-
-
 class _Collector:
     def __init__(self, linears: dict[str, nn.Module], device: torch.device) -> None:
         self.linears = linears
@@ -105,12 +78,12 @@ class _Collector:
             else:
                 leader = name
                 self._batch_inputs[id(x)] = (x, name)
-                flat = x.detach().reshape(-1, x.shape[-1]).float().contiguous()
+                flat = x.detach().reshape(-1, x.shape[-1]).float()
                 acc = self.sums.get(name)
                 if acc is None:
                     acc = self.sums[name] = torch.zeros(flat.shape[1], flat.shape[1],
                                                         dtype=torch.float32, device=self.device)
-                _accumulate(acc, flat)
+                acc.addmm_(flat.T, flat)
             known = self.leader_of.setdefault(name, leader)
             if known != leader:
                 raise LanggeoError(f"layer {name}: shares its input with {leader} in one batch "
@@ -144,7 +117,7 @@ def collect_hessians(model: nn.Module, batches: Iterable[torch.Tensor]) -> Hessi
     missing = [n for n in linears if n not in collector.leader_of]
     if missing:
         raise LanggeoError(f"layers never ran during calibration: {missing[:5]}")
-    hessian = {n: _symmetrize(s) / collector.rows for n, s in collector.sums.items()}
+    hessian = {n: s / collector.rows for n, s in collector.sums.items()}
     for name, h in hessian.items():
         if not torch.isfinite(h).all():
             raise LanggeoError(f"NaN or Inf in the inputs of layer {name}")

@@ -2,8 +2,8 @@
 values in [0, 1]), per group of weight matrices, on continuous scores, and their ensemble.
 
 Memory of the streamed Hamming pass (:func:`hamming_from_files`): each file is read one
-Parquet row group at a time, so with ``n`` files, ``t`` threads and blocks of ``b`` bytes the
-peak is about ``n × (largest row group's bits) + t × 2.2 × n × b + (groups + t + 1) × n² × 8``
+Parquet row group at a time, so with ``n`` files, ``t`` threads and blocks of ``b`` bytes
+the peak is about ``n × (largest row group's bits) + t × 2.2 × n × b + (groups + t + 1) × 8n²``
 bytes, plus one row group being decoded. Files written with one row group per weight matrix
 (``row_group_size=1``) hold one matrix per file; a file written as one row group (the
 ``write_table`` default) is held whole, because its ``bits`` column is then a single
@@ -340,7 +340,7 @@ def l2_distances(scores: np.ndarray | Iterable[np.ndarray]) -> np.ndarray:
     gram, m = None, 0
     for block in _score_blocks(scores):
         # Distances do not change when the same vector is subtracted from every language;
-        # centring each value across languages avoids cancellation in |a|² + |b|² − 2a·b.
+        # centering each value across languages avoids cancellation in |a|² + |b|² − 2a·b.
         block = block - block.mean(axis=0)
         g = block @ block.T
         gram = g if gram is None else gram + g
@@ -364,7 +364,7 @@ def cosine_distances(scores: np.ndarray | Iterable[np.ndarray]) -> np.ndarray:
     -------
     ``(n, n)`` float64 in ``[0, 2]`` (``[0, 1]`` for nonnegative scores such as importance).
     Invariant to rescaling any language's scores, so no normalization is needed for scale;
-    on vectors centred per language it is ``1 − Pearson r``. Not a squared Euclidean
+    on vectors centered per language it is ``1 − Pearson r``. Not a squared Euclidean
     distance in general: embed it with ``distance_transform: none`` or take ``2 · d``, which
     is the squared distance between the unit-normalized vectors.
     """
@@ -397,15 +397,15 @@ def ensemble(matrices: Sequence[tuple[Sequence[str], np.ndarray]],
     matrices : ``(codes, matrix)`` per pair; ``matrix`` is ``(len(codes), len(codes))``,
         symmetric, zero diagonal. Pairs may cover different languages.
     normalize : divide each matrix by its mean off-diagonal distance ``s_k`` first, and
-        multiply the mean by the mean of the ``s_k``. Signature distances of different
-        models sit at different levels (e.g. 0.30 for one, 0.45 for another); without this
-        the model with the larger distances would dominate the geometry. Dividing by a
+        multiply the mean by the mean of the ``s_k``. The level of signature distances
+        differs between models, datasets and score formulas; without this the input with the
+        largest distances would dominate the geometry. Dividing by a
         positive number keeps each matrix's shape, and a positive combination of squared
         Euclidean distances is still one, so the ``sqrt`` embedding stays exact. The final
         rescaling keeps values in the inputs' units: with one input, or inputs of equal
         level, the result is their plain mean. ``s_k`` is taken over each matrix's own
-        pairs, so a pair covering only close languages is scaled up somewhat; with
-        ``False`` the matrices are averaged as they are.
+        language pairs, so an input covering only closely related languages has a small
+        ``s_k`` and is scaled up; with ``False`` the matrices are averaged as they are.
 
     Returns
     -------

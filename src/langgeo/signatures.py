@@ -102,9 +102,11 @@ def signature_table(bits: dict[str, np.ndarray], metadata: dict) -> pa.Table:
 
 def write_signature(path: str | os.PathLike[str], bits: dict[str, np.ndarray],
                     metadata: dict) -> None:
-    # Packed bits are incompressible; skipping compression saves time and keeps files
-    # byte-identical for identical bits.
-    pq.write_table(signature_table(bits, metadata), path, compression="none")
+    # Packed bits are incompressible, so no compression. One row group per matrix and no
+    # dictionary page let a reader stream one matrix at a time (bounded memory for
+    # billion-bit signatures) instead of decoding the whole file.
+    pq.write_table(signature_table(bits, metadata), path, compression="none",
+                   row_group_size=1, use_dictionary=False)
 
 
 def sample_positions(sizes: list[int], n: int, seed: int) -> np.ndarray:
