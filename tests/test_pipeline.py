@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -68,6 +69,11 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     for figure in ("heatmap", "mst", "mds", "tsne", "spectrum", "confusion"):
         assert (project / f"reports/figures/{figure}.png").stat().st_size > 0
     assert "<svg" in (project / "reports/explorer.html").read_text()
+    attribution = pd.read_csv(project / "reports/attribution.csv")
+    assert set(attribution["family"]) == {"all", "layer", "part", "module"}
+    assert attribution.loc[attribution["family"] == "layer", "group"].tolist() == ["0", "1"]
+    assert attribution["branch_ari_mean"].notna().all()
+    assert (project / "reports/attribution.png").stat().st_size > 0
     assert (project / "reports/export/latent.csv").read_text().startswith("code,")
 
     import mlflow

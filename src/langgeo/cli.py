@@ -55,6 +55,9 @@ class Layout:
     def comparison(self) -> Path:
         return self.root / "reports" / "comparison.csv"
 
+    def attribution(self) -> Path:
+        return self.root / "reports" / "attribution.csv"
+
     def explorer(self) -> Path:
         return self.root / "reports" / "explorer.html"
 
@@ -163,7 +166,7 @@ def cmd_signatures(params, layout: Layout, args) -> None:
 
 
 def cmd_distances(params, layout: Layout, args) -> None:
-    from langgeo.distances import distances_from_files, write_matrix
+    from langgeo.distances import distances_from_files, ensemble, write_matrix
     from langgeo.storage import atomic_path
 
     final = layout.distances()
@@ -172,13 +175,50 @@ def cmd_distances(params, layout: Layout, args) -> None:
         for model, dataset in _pairs(params):
             folder = layout.signatures(model, dataset)
             matrix = distances_from_files([folder / f"{c}.parquet" for c in params.languages])
-            matrices.append(matrix)
+            matrices.append((list(params.languages), matrix))
             write_matrix(staged / model / f"{dataset}.parquet", params.languages, matrix)
-        ensemble = np.mean(matrices, axis=0)
-        write_matrix(staged / "ensemble.parquet", params.languages, ensemble)
-    off = ensemble[np.triu_indices(len(params.languages), 1)]
+        codes, combined, _ = ensemble(matrices)
+        write_matrix(staged / "ensemble.parquet", codes, combined)
+    off = combined[np.triu_indices(len(codes), 1)]
     print(f"distances: {len(matrices)} (model, dataset) pairs; ensemble off-diagonal "
           f"min {off.min():.4f} median {np.median(off):.4f} max {off.max():.4f} -> {final}")
+
+
+def cmd_attribute(params, layout: Layout, args) -> None:
+    import pandas as pd
+
+    from langgeo.distances import hamming_from_files
+    from langgeo.evaluation import evaluate_kmeans
+    from langgeo.figures import attribution_figure
+    from langgeo.storage import atomic_path
+
+    labels = pd.read_parquet(layout.labels()).set_index("code").loc[list(params.languages)]
+    ev = params.evaluation
+    tables = []
+    for model, dataset in _pairs(params):
+        folder = layout.signatures(model, dataset)
+        counts = hamming_from_files([folder / f"{c}.parquet" for c in params.languages])
+        table = counts.summary()
+        distances = counts.distances()
+        for level in ("branch", "family"):
+            scores = [evaluate_kmeans(_embed(distances[family, group], params)[0],
+                                      labels[level].tolist(), ev.kmeans_seeds, params.seed)
+                      for family, group in zip(table["family"], table["group"])]
+            table[f"{level}_ari_mean"] = [s["ari_mean"] for s in scores]
+            table[f"{level}_ari_std"] = [s["ari_std"] for s in scores]
+        table.insert(0, "dataset", dataset)
+        table.insert(0, "model", model)
+        tables.append(table)
+    table = pd.concat(tables, ignore_index=True)
+    with atomic_path(layout.attribution()) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.5f")
+    attribution_figure(layout.attribution().with_suffix(".png"), table, ev.label_level)
+    best = table[table["family"] == "layer"].sort_values(f"{ev.label_level}_ari_mean").iloc[-1]
+    parts = table[table["family"] == "part"].set_index("group")[f"{ev.label_level}_ari_mean"]
+    print(f"attribution: {len(table)} groups; best block {best['group']} (ARI "
+          f"{best[f'{ev.label_level}_ari_mean']:.3f}); "
+          + ", ".join(f"{g} ARI {v:.3f}" for g, v in parts.items())
+          + f" -> {layout.attribution()}")
 
 
 def _embed(distances: np.ndarray, params) -> tuple[np.ndarray, np.ndarray]:
@@ -303,6 +343,7 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
                                                    metrics["mantel"][name].items()}})
                      for name, m in metrics["baselines"].items()})
     artifacts = [layout.metrics(), layout.comparison(), layout.explorer(),
+                 layout.attribution(), layout.attribution().with_suffix(".png"),
                  layout.embedding() / "latent.parquet", *sorted(layout.figures().glob("*.png"))]
     run_id = log_configuration(params, metrics["ours"], children, artifacts)
     print(summary(metrics, _outputs(layout)))
@@ -357,6 +398,7 @@ COMMANDS = {
     "signatures": (cmd_signatures, ["model", "dataset"]),
     "distances": (cmd_distances, []),
     "embed": (cmd_embed, []),
+    "attribute": (cmd_attribute, []),
     "report": (cmd_report, []),
     "evaluate": (cmd_evaluate, []),
     "export": (cmd_export, []),

@@ -496,3 +496,33 @@ def sweep_figure(path: str | Path, runs: pd.DataFrame, mean: str, std: str) -> P
     ax.set_title("Tokens-per-language sweep")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def attribution_figure(path: str | Path, table: pd.DataFrame, level: str) -> Path:
+    """Where the language signal lives: k-means ARI (mean ± std over seeds) of the distances
+    restricted to each transformer block (left) and to each projection type (right), with
+    the ARI of all weights as a reference line. ``table``: the attribution table (columns
+    model, dataset, family, group, ``<level>_ari_mean``, ``<level>_ari_std``)."""
+    mean, std = f"{level}_ari_mean", f"{level}_ari_std"
+    fig = Figure(figsize=(11, 4), dpi=DPI)
+    FigureCanvasAgg(fig)
+    by_layer, by_module = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for (model, dataset), rows in table.groupby(["model", "dataset"], sort=False):
+        layers = rows[rows["family"] == "layer"]
+        x = layers["group"].astype(int)
+        line = by_layer.errorbar(x, layers[mean], yerr=layers[std], marker="o", capsize=2,
+                                 label=f"{model}/{dataset}")
+        total = rows.loc[rows["family"] == "all", mean].iloc[0]
+        by_layer.axhline(total, color=line[0].get_color(), linestyle="--", linewidth=1)
+        modules = rows[rows["family"].isin(["part", "module"])]
+        by_module.barh(modules["group"], modules[mean], xerr=modules[std], capsize=2)
+        by_module.axvline(total, color="grey", linestyle="--", linewidth=1)
+    by_layer.set_xlabel("transformer block")
+    by_layer.set_ylabel(f"k-means ARI vs Glottolog {level}")
+    by_layer.set_title("Distances from one block's weights (dashed: all weights)")
+    by_layer.legend(fontsize=7, frameon=False)
+    by_module.invert_yaxis()
+    by_module.set_xlabel(f"k-means ARI vs Glottolog {level}")
+    by_module.set_title("By module type")
+    fig.tight_layout()
+    return _save(fig, path)
