@@ -13,7 +13,7 @@ export MLFLOW_ENABLE_TELEMETRY := false
 # package about them. Drop those lines, keep everything else (pipefail keeps pip's status).
 QUIET_PIP := { grep -v '^WARNING: Location' || true; }
 
-.PHONY: install repro test ui clean-venv
+.PHONY: install repro test ui paper clean-venv
 
 install: $(STAMP)
 
@@ -32,6 +32,12 @@ repro: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The paper's configuration (needs network and a GPU): params.paper.yaml replaces params.yaml.
+paper: install
+	cp params.paper.yaml params.yaml
+	$(BIN)/dvc repro
+	$(BIN)/langgeo summary
 
 # MLflow UI on http://127.0.0.1:5000 over the store that `dvc repro` fills.
 ui: install

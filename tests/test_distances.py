@@ -243,3 +243,31 @@ def test_ensemble_errors():
         ensemble([(["a", "b"], np.array([[0, .5], [.4, 0]]))])
     with pytest.raises(LanggeoError, match="distinct"):
         ensemble([(["a", "a"], np.zeros((2, 2)))])
+
+
+def test_score_quantiles_are_per_matrix_and_checked(tmp_path):
+    import torch
+
+    from langgeo.distances import score_quantiles_from_files
+    from langgeo.signatures import write_scores
+
+    gen = torch.Generator().manual_seed(0)
+    # Matrix "b" is 1000x larger than "a": quantiles must put them on one scale.
+    scores = [{"a": torch.rand(4, 5, generator=gen), "b": 1000 * torch.rand(6, 5, generator=gen)}
+              for _ in range(3)]
+    paths = []
+    for i, s in enumerate(scores):
+        paths.append(tmp_path / f"l{i}.scores.parquet")
+        write_scores(paths[-1], s, 30, seed=1, metadata={"language": f"l{i}"})
+    q = score_quantiles_from_files(paths)
+    assert q.shape == (3, 30) and (q > 0).all() and (q < 1).all()
+    from langgeo.signatures import read_scores
+
+    _, table = read_scores(paths[0])
+    for m in (0, 1):
+        take = (table["module_index"] == m).to_numpy()
+        values = np.sort(q[0, take])
+        np.testing.assert_allclose(values, (np.arange(take.sum()) + 0.5) / take.sum())
+    write_scores(tmp_path / "other.scores.parquet", scores[0], 30, seed=2, metadata={})
+    with pytest.raises(LanggeoError, match="other weights"):
+        score_quantiles_from_files([paths[0], tmp_path / "other.scores.parquet"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -166,21 +167,29 @@ def cmd_signatures(params, layout: Layout, args) -> None:
 
 
 def cmd_distances(params, layout: Layout, args) -> None:
-    from langgeo.distances import distances_from_files, ensemble, write_matrix
+    from langgeo.distances import (cosine_distances, distances_from_files, ensemble,
+                                   l2_distances, score_quantiles_from_files, write_matrix)
     from langgeo.storage import atomic_path
 
+    kind = params.distances.kind
     final = layout.distances()
     with atomic_path(final) as staged:
         matrices = []
         for model, dataset in _pairs(params):
             folder = layout.signatures(model, dataset)
-            matrix = distances_from_files([folder / f"{c}.parquet" for c in params.languages])
+            if kind == "hamming":
+                matrix = distances_from_files([folder / f"{c}.parquet"
+                                               for c in params.languages])
+            else:
+                quantiles = score_quantiles_from_files(
+                    [folder / f"{c}.scores.parquet" for c in params.languages])
+                matrix = (l2_distances if kind == "l2" else cosine_distances)(quantiles)
             matrices.append((list(params.languages), matrix))
             write_matrix(staged / model / f"{dataset}.parquet", params.languages, matrix)
         codes, combined, _ = ensemble(matrices)
         write_matrix(staged / "ensemble.parquet", codes, combined)
     off = combined[np.triu_indices(len(codes), 1)]
-    print(f"distances: {len(matrices)} (model, dataset) pairs; ensemble off-diagonal "
+    print(f"distances ({kind}): {len(matrices)} (model, dataset) pairs; ensemble off-diagonal "
           f"min {off.min():.4f} median {np.median(off):.4f} max {off.max():.4f} -> {final}")
 
 
@@ -410,6 +419,9 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     # Hub look-ups fail fast offline instead of retrying for ~50 s; HF_HUB_OFFLINE=0 opts out.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # A stopped stage (dvc sends SIGTERM) must still remove its temporary outputs: exiting
+    # through SystemExit runs the atomic writers' cleanup.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     parser = argparse.ArgumentParser(prog="langgeo", description=__doc__)
     parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
     sub = parser.add_subparsers(dest="command", required=True)

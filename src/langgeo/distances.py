@@ -469,3 +469,39 @@ def read_matrix(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
     frame = pd.read_parquet(path)
     codes = frame["language"].tolist()
     return codes, frame[codes].to_numpy(dtype=np.float64)
+
+
+def score_quantiles_from_files(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
+    """Per-language vectors of sampled importance scores, each turned into its quantile within
+    its weight matrix (``(rank - 0.5) / count`` over that matrix's sampled weights).
+
+    Returns ``(n_languages, n_samples)`` float64 in (0, 1). Raw scores differ between layers
+    by orders of magnitude; quantiles put every matrix on one scale and are the continuous
+    counterpart of the median bits (bit = quantile > 0.5), which makes L2 or cosine distances
+    on them the binarization ablation. Files are ``<lang>.scores.parquet`` (see
+    :mod:`langgeo.signatures`); they must hold the same positions.
+    """
+    from scipy.stats import rankdata
+
+    from langgeo.signatures import read_scores
+
+    rows, reference = [], None
+    for path in paths:
+        meta, table = read_scores(path)
+        key = (meta["modules"], table["position"].to_numpy())
+        if reference is None:
+            reference = key
+        elif key[0] != reference[0] or not np.array_equal(key[1], reference[1]):
+            raise LanggeoError(f"score sample {path} holds other weights than {paths[0]}; "
+                               "recompute the signatures with the same model, seed and "
+                               "keep_scores")
+        module = table["module_index"].to_numpy()
+        score = table["score"].to_numpy(dtype=np.float64)
+        quantile = np.empty_like(score)
+        for m in np.unique(module):
+            take = module == m
+            quantile[take] = (rankdata(score[take]) - 0.5) / take.sum()
+        rows.append(quantile)
+    if not rows:
+        raise LanggeoError("no score samples given")
+    return np.stack(rows)

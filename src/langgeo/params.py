@@ -21,6 +21,7 @@ DATASET_SOURCES = ("eld", "hub", "local")
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "bfloat16")
 TRANSFORMS = ("sqrt", "none")
+DISTANCE_KINDS = ("hamming", "l2", "cosine")
 LABEL_LEVELS = ("branch", "family")
 
 
@@ -79,6 +80,11 @@ class Signatures:
 
 
 @dataclass(frozen=True)
+class Distances:
+    kind: str
+
+
+@dataclass(frozen=True)
 class Embedding:
     distance_transform: str
     n_components: int | None
@@ -113,6 +119,7 @@ class Params:
     datasets: tuple[DatasetSpec, ...]
     calibration: Calibration
     signatures: Signatures
+    distances: Distances
     embedding: Embedding
     evaluation: Evaluation
     baselines: Baselines
@@ -288,6 +295,12 @@ def parse_params(raw: dict[str, Any]) -> Params:
     if signatures.keep_scores < 0:
         raise LanggeoError("params: 'signatures.keep_scores' must be >= 0 (0 keeps none)")
 
+    distances = Distances(_choice(_get(raw, "distances", "", dict), "kind", "distances.",
+                                  DISTANCE_KINDS))
+    if distances.kind != "hamming" and signatures.keep_scores == 0:
+        raise LanggeoError(f"params: 'distances.kind' {distances.kind} needs score samples; "
+                           "set 'signatures.keep_scores' > 0")
+
     emb = _get(raw, "embedding", "", dict)
     n_components = emb.get("n_components")
     if n_components is not None and (not isinstance(n_components, int) or n_components <= 0
@@ -320,7 +333,7 @@ def parse_params(raw: dict[str, Any]) -> Params:
 
     return Params(seed=_get(raw, "seed", "", int), languages=tuple(languages),
                   models=tuple(models), datasets=tuple(datasets), calibration=calibration,
-                  signatures=signatures, embedding=embedding, evaluation=evaluation,
+                  signatures=signatures, distances=distances, embedding=embedding, evaluation=evaluation,
                   baselines=baselines, tracking=tracking, raw=raw)
 
 
