@@ -53,3 +53,10 @@ def test_unreadable_files(tmp_path):
     (tmp_path / "bad.yaml").write_text("a: [1,\n")
     with pytest.raises(LanggeoError, match="not valid YAML"):
         load_params(tmp_path / "bad.yaml")
+
+
+def test_params_are_read_as_yaml_1_2_like_dvc(tmp_path):
+    # `dvc exp run -S` rewrites params.yaml and may drop the quotes around "no" (Norwegian).
+    text = open("params.yaml").read().replace('"no"', "no")
+    (tmp_path / "params.yaml").write_text(text)
+    assert "no" in load_params(tmp_path / "params.yaml").languages

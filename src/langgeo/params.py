@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
 
 from langgeo import LanggeoError
 
@@ -342,9 +342,11 @@ def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
     path = Path(path)
     if not path.is_file():
         raise LanggeoError(f"params file {path} not found; run from the repository root")
+    # YAML 1.2, as DVC reads and rewrites params (`dvc exp run -S`): there `no` (Norwegian)
+    # is a string, where YAML 1.1 loaders such as PyYAML read it as False.
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+        raw = YAML(typ="safe", pure=True).load(path.read_text())
+    except YAMLError as exc:
         raise LanggeoError(f"params file {path} is not valid YAML: {exc}") from exc
     return parse_params(raw)
 
