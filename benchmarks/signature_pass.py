@@ -100,10 +100,14 @@ def main() -> None:
         naive = median_time(lambda: naive_pass(model, ids, 0.01), args.repeats)
         print(f"naive signature pass:         {n / naive:7.0f} tok/s  ({naive:.2f} s)")
         print(f"speed-up fast / naive: {naive / fast:.2f}x")
-        same = all((a == b).all() for a, b in zip(fast_pass(model, ids, args.batch_size, 0.01)
-                                                  .values(), naive_pass(model, ids, 0.01)
-                                                  .values()))
-        print(f"identical bits: {same}")
+        fast_bits = fast_pass(model, ids, args.batch_size, 0.01)
+        naive_bits = naive_pass(model, ids, 0.01)
+        differ = sum(int((fast_bits[m] != naive_bits[m]).sum()) for m in fast_bits)
+        total = sum(b.size for b in fast_bits.values())
+        # Both passes are fp32; they round differently (batched vs per-sequence sums,
+        # reversed Cholesky vs explicit inverse), so scores at the median may swap.
+        print(f"bits that differ from the naive pass: {differ:,} of {total:,} "
+              f"({differ / total:.2e}; languages differ by ~4e-2)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"peak RSS: {peak:.2f} GiB")
 

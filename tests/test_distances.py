@@ -271,3 +271,14 @@ def test_score_quantiles_are_per_matrix_and_checked(tmp_path):
     write_scores(tmp_path / "other.scores.parquet", scores[0], 30, seed=2, metadata={})
     with pytest.raises(LanggeoError, match="other weights"):
         score_quantiles_from_files([paths[0], tmp_path / "other.scores.parquet"])
+
+
+def test_ensemble_of_one_matrix_is_that_matrix_bit_for_bit():
+    from langgeo.distances import ensemble
+
+    rng = np.random.default_rng(3)
+    x = rng.random((6, 6))
+    m = (x + x.T) / 2
+    np.fill_diagonal(m, 0)
+    codes, out, coverage = ensemble([(list("abcdef"), m)])
+    assert codes == list("abcdef") and np.array_equal(out, m) and (coverage == 1).all()

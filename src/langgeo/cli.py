@@ -376,6 +376,8 @@ def cmd_summary(params, layout: Layout, args) -> None:
 
 
 def cmd_compare(params, layout: Layout, args) -> None:
+    import pandas as pd
+
     from langgeo.figures import sweep_figure
     from langgeo.storage import atomic_path
     from langgeo.tracking import compare_runs
@@ -388,13 +390,16 @@ def cmd_compare(params, layout: Layout, args) -> None:
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
     level = params.evaluation.label_level
-    shown = [c for c in ("run", "tokens_per_language", "score", "binarization",
+    shown = [c for c in ("run", "tokens_per_language", "score", "binarization", "distances",
                          f"{level}/kmeans/ari_mean", f"{level}/kmeans/purity_mean",
                          f"{level}/agglomerative/ari") if c in table]
     print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"{len(table)} configurations -> {out}")
-    level = params.evaluation.label_level
-    figure = sweep_figure(layout.compare() / "tokens_sweep.png", table,
+    # The sweep varies tokens only: keep the runs that match this configuration otherwise.
+    same = {"score": params.signatures.score, "binarization": params.signatures.binarization,
+            "distances": params.distances.kind}
+    sweep = table[(table[list(same)] == pd.Series(same)).all(axis=1)]
+    figure = sweep_figure(layout.compare() / "tokens_sweep.png", sweep,
                           f"{level}/kmeans/ari_mean", f"{level}/kmeans/ari_std")
     if figure:
         print(f"ARI vs tokens per language -> {figure}")

@@ -441,9 +441,13 @@ def ensemble(matrices: Sequence[tuple[Sequence[str], np.ndarray]],
                 raise LanggeoError(f"distance matrix {k} ({', '.join(c[:5])}…) has no positive "
                                    "off-diagonal mean to normalize by; drop it or pass "
                                    "normalize=False")
-            scales.append(scale)
+        scales.append(scale)
+    # One factor per input, mean(scales) / scale: exactly 1.0 for a single input or equal
+    # levels, so then the result is the plain mean, bit for bit.
+    mean_scale = float(np.mean(scales))
+    for (c, m), scale in zip(matrices, scales):
         at = np.array([index[x] for x in c])
-        total[np.ix_(at, at)] += np.asarray(m, dtype=np.float64) / scale
+        total[np.ix_(at, at)] += np.asarray(m, dtype=np.float64) * (mean_scale / scale)
         coverage[np.ix_(at, at)] += 1
     missing = np.argwhere(np.triu(coverage == 0, 1))
     if len(missing):
@@ -451,7 +455,7 @@ def ensemble(matrices: Sequence[tuple[Sequence[str], np.ndarray]],
         raise LanggeoError(f"{len(missing)} language pairs are in no (model, dataset) distance "
                            f"matrix (e.g. {pairs}); add a dataset covering both languages or "
                            "drop one of them")
-    out = total / np.maximum(coverage, 1) * (float(np.mean(scales)) if normalize else 1.0)
+    out = total / np.maximum(coverage, 1)
     return codes, out, coverage
 
 

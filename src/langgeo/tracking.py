@@ -67,6 +67,7 @@ COMPARE_COLUMNS = {
     "run_id": "run_id", "tags.mlflow.runName": "run", "start_time": "start_time",
     "params.calibration.tokens_per_language": "tokens_per_language",
     "params.signatures.score": "score", "params.signatures.binarization": "binarization",
+    "params.distances.kind": "distances",
     "params.models": "models", "params.datasets": "datasets",
 }
 
