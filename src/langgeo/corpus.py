@@ -81,14 +81,6 @@ def eld_documents() -> dict[str, tuple[str, ...]]:
     return {code: tuple(texts) for code, texts in sorted(docs.items())}
 
 
-def source_documents(source: str) -> dict[str, tuple[str, ...]]:
-    """All documents of an in-memory dataset source (``eld``), by language code."""
-    if source == "eld":
-        return eld_documents()
-    raise LanggeoError(f"dataset source {source!r} is streamed one language at a time; read it "
-                       "with calibration_documents()")
-
-
 def check_languages(languages: Sequence[str], available: Sequence[str], dataset: str) -> None:
     unknown = [c for c in languages if c not in available]
     if unknown:
