@@ -261,9 +261,9 @@ def cmd_embed(params, layout: Layout, args) -> None:
 
 def cmd_report(params, layout: Layout, args) -> None:
     import pandas as pd
-    from sklearn.cluster import KMeans
 
     from langgeo.distances import read_matrix
+    from langgeo.evaluation import kmeans_labels
     from langgeo.explorer import write_explorer
     from langgeo.figures import write_figures
 
@@ -278,8 +278,7 @@ def cmd_report(params, layout: Layout, args) -> None:
         configurations[name] = (codes, matrix, coords)
         # One k-means assignment (the first seed) to show; evaluate scores all seeds.
         k = gold.loc[codes].nunique()
-        clusters[name] = KMeans(n_clusters=k, n_init=10,
-                                random_state=params.seed).fit_predict(coords)
+        clusters[name] = kmeans_labels(coords, k, [params.seed])[0]
     codes, matrix, coords = configurations["ensemble"]
     spectrum = pd.read_parquet(layout.embedding() / "spectrum.parquet")
     written = write_figures(layout.figures(), labels, codes, matrix, coords, spectrum,
