@@ -2,8 +2,14 @@
 
 Naive: one sequence at a time through the full causal LM (LM head and logits included), one
 hook and one Hessian per Linear (no sharing), the explicit inverse (through Cholesky, as the
-SparseGPT reference computes it), then its upper Cholesky factor. Fast: the package's pass. Both on the same tokens; prints tokens/s, their ratio,
-the forward-only speed (the floor on this machine) and peak RSS. Medians over --repeats.
+SparseGPT reference computes it), then its upper Cholesky factor. Fast: the package's pass.
+Both on the same tokens; prints tokens/s, their ratio, the forward-only speed (the floor on
+this machine) and peak RSS. Medians over --repeats.
+
+It also counts the arithmetic of each pass (``torch.utils.flop_counter`` plus the linear
+algebra it does not know): the ratio of the naive to the fast count is the speed-up the fast
+pass would reach if both ran at the same flop rate, so it shows how much of a gap is
+arithmetic the method needs and how much is efficiency.
 
     python benchmarks/signature_pass.py --language fr --repeats 3
 """
@@ -16,11 +22,49 @@ import statistics
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from langgeo.calibration import block_linears, collect_hessians, decoder_stack, linear_weight
 from langgeo.corpus import eld_documents, pack_sequences, select_documents, shuffled
 from langgeo.models import load_model, load_tokenizer
 from langgeo.signatures import binarize, layer_scores, top_half
+
+
+def _gemm_flops(out, a, b, *args, out_shape=None, **kwargs) -> int:
+    return 2 * a[0] * a[1] * b[1]
+
+
+def _cholesky_flops(a, *args, out_shape=None, **kwargs) -> int:
+    return a[-1] ** 3 // 3
+
+
+def _cholesky_inverse_flops(a, *args, out_shape=None, **kwargs) -> int:
+    return 2 * a[-1] ** 3 // 3  # triangular inverse, then the product of it with itself
+
+
+def _triangular_solve_flops(a, b, *args, out_shape=None, **kwargs) -> int:
+    return a[-1] ** 2 * b[-1]
+
+
+def _cpu_attention_flops(q, k, v, *args, out_shape=None, **kwargs) -> int:
+    # QKᵀ and AV at full length: the causal half is counted, as torch counts its own kernels.
+    return 2 * q[0] * q[1] * q[2] * k[2] * (q[3] + v[3])
+
+
+aten = torch.ops.aten
+EXTRA_FLOPS = {
+    aten.addmm_: _gemm_flops,
+    aten.linalg_cholesky_ex: _cholesky_flops,
+    aten.cholesky_inverse: _cholesky_inverse_flops,
+    aten.linalg_solve_triangular: _triangular_solve_flops,
+    aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops,
+}
+
+
+def count_flops(fn) -> int:
+    with FlopCounterMode(display=False, custom_mapping=EXTRA_FLOPS) as counter:
+        fn()
+    return counter.get_total_flops()
 
 
 @torch.no_grad()
@@ -91,15 +135,24 @@ def main() -> None:
     n = ids.numel()
     print(f"{n} tokens ({ids.shape[0]} x {args.seq_len}), {torch.get_num_threads()} threads, "
           f"median of {args.repeats}")
-    fwd = median_time(lambda: forward_only(model, ids, args.batch_size), args.repeats)
-    print(f"forward only (decoder stack): {n / fwd:7.0f} tok/s  ({fwd:.2f} s)")
-    fast = median_time(lambda: fast_pass(model, ids, args.batch_size, 0.01), args.repeats)
-    print(f"fast signature pass:          {n / fast:7.0f} tok/s  ({fast:.2f} s)  "
-          f"= {fwd / fast:.0%} of forward-only speed")
+    passes = {"forward only (decoder stack)": lambda: forward_only(model, ids, args.batch_size),
+              "fast signature pass": lambda: fast_pass(model, ids, args.batch_size, 0.01)}
     if not args.skip_naive:
-        naive = median_time(lambda: naive_pass(model, ids, 0.01), args.repeats)
-        print(f"naive signature pass:         {n / naive:7.0f} tok/s  ({naive:.2f} s)")
-        print(f"speed-up fast / naive: {naive / fast:.2f}x")
+        passes["naive signature pass"] = lambda: naive_pass(model, ids, 0.01)
+    seconds, flops = {}, {}
+    for name, fn in passes.items():
+        seconds[name] = median_time(fn, args.repeats)
+        flops[name] = count_flops(fn)
+        print(f"{name + ':':30}{n / seconds[name]:7.0f} tok/s  ({seconds[name]:.2f} s)  "
+              f"{flops[name] / n / 1e6:5.0f} MFLOP/token  "
+              f"{flops[name] / seconds[name] / 1e9:4.0f} GFLOP/s")
+    fwd, fast = seconds["forward only (decoder stack)"], seconds["fast signature pass"]
+    print(f"fast pass = {fwd / fast:.0%} of forward-only speed")
+    if not args.skip_naive:
+        naive = seconds["naive signature pass"]
+        bound = flops["naive signature pass"] / flops["fast signature pass"]
+        print(f"speed-up fast / naive: {naive / fast:.2f}x  "
+              f"(flop ratio {bound:.2f}x: the speed-up at equal flop rates)")
         fast_bits = fast_pass(model, ids, args.batch_size, 0.01)
         naive_bits = naive_pass(model, ids, 0.01)
         differ = sum(int((fast_bits[m] != naive_bits[m]).sum()) for m in fast_bits)

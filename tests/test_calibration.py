@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from langgeo.calibration import block_linears, collect_hessians
+from langgeo.calibration import (add_gram_upper, block_linears, collect_hessians,
+                                 symmetric_from_upper)
 
 
 def brute_force_hessians(model, batches):
@@ -40,6 +41,15 @@ def test_hessians_match_brute_force(tiny_model):
     for name, leader in fast.leader_of.items():
         torch.testing.assert_close(fast.hessian[leader].double(), slow[name],
                                    rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("block", [1, 5, 13, 64])
+def test_upper_triangle_gram_gives_the_full_product(block):
+    x = torch.randn(30, 13, generator=torch.Generator().manual_seed(2))
+    acc = torch.zeros(13, 13)
+    add_gram_upper(acc, x[:17], block)
+    add_gram_upper(acc, x[17:], block)
+    torch.testing.assert_close(symmetric_from_upper(acc), x.T @ x, rtol=1e-5, atol=1e-5)
 
 
 def test_shared_inputs_are_found_from_the_forward():

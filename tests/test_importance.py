@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from langgeo import LanggeoError
-from langgeo.importance import column_factors, importance
+from langgeo.importance import cholesky_diagonal, column_factors, importance
 from langgeo.signatures import top_half
 
 
@@ -36,13 +36,31 @@ def reference_scores(w, h, score, damping, n_tokens=40):
 
 @pytest.mark.parametrize("score", ["sparsegpt", "obs", "wanda", "magnitude"])
 @pytest.mark.parametrize("dead", [(), (3, 7)])
-def test_scores_and_bits_match_reference(score, dead):
-    h = random_hessian(24, dead=dead)
-    w = torch.randn(16, 24, generator=torch.Generator().manual_seed(5))
-    fast = importance(w, column_factors(h, score, 0.01, 40), score)
-    slow = reference_scores(w, h, score, 0.01)
+@pytest.mark.parametrize("d", [24, 300])  # 300: more than one block of the blocked Cholesky
+def test_scores_and_bits_match_reference(score, dead, d):
+    h = random_hessian(d, n=2 * d, dead=dead)
+    w = torch.randn(16, d, generator=torch.Generator().manual_seed(5))
+    fast = importance(w, column_factors(h, score, 0.01, 2 * d), score)
+    slow = reference_scores(w, h, score, 0.01, 2 * d)
     torch.testing.assert_close(fast.double(), slow, rtol=2e-4, atol=1e-8)
     assert (top_half(fast) == top_half(slow)).all()
+
+
+@pytest.mark.parametrize("block", [1, 4, 8, 37, 64])
+def test_cholesky_diagonal_equals_the_factor_diagonal(block):
+    a = random_hessian(37, n=80) + 0.01 * torch.eye(37)
+    expected = torch.diagonal(torch.linalg.cholesky(a.double()))
+    got = cholesky_diagonal(a.clone(), block=block)
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=0)
+
+
+def test_cholesky_diagonal_detects_indefinite_trailing_blocks():
+    # The leading block is positive definite; only the last Schur complement is not.
+    a = torch.eye(10)
+    a[9, 9] = -1.0
+    assert cholesky_diagonal(a, block=4) is None
+    a[9, 9] = 1e-3
+    assert cholesky_diagonal(a, block=4) is not None
 
 
 def test_magnitude_ignores_the_language():
