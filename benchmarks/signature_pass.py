@@ -27,7 +27,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from langgeo.calibration import block_linears, collect_hessians, decoder_stack, linear_weight
 from langgeo.corpus import eld_documents, pack_sequences, select_documents, shuffled
 from langgeo.models import load_model, load_tokenizer
-from langgeo.signatures import binarize, layer_scores, top_half
+from langgeo.importance import layer_scores
+from langgeo.signatures import binarize, top_half
 
 
 def _gemm_flops(out, a, b, *args, out_shape=None, **kwargs) -> int:

@@ -1,10 +1,13 @@
+import subprocess
+import sys
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from langgeo import LanggeoError
-from langgeo.distances import (TOTAL, cosine_distances, distances_from_files, ensemble,
+from langgeo.distances import (TOTAL, check_matrix, cosine_distances, distances_from_files, ensemble,
                                hamming_from_files, hamming_from_signatures, l2_distances,
                                module_groups, pairwise_hamming, read_matrix,
                                signature_distances, write_matrix)
@@ -14,6 +17,32 @@ from langgeo.signatures import Signature, signature_table, write_signature
 def brute_force(bits):
     """Differing bits of every pair of bool rows, (n, m) -> (n, n)."""
     return (bits[:, None, :] != bits[None, :, :]).sum(axis=2)
+
+
+def test_reading_signatures_and_distances_does_not_import_torch():
+    # Every stage after `signatures` imports these; torch and transformers would add seconds.
+    code = ("import sys, langgeo.distances, langgeo.embedding, langgeo.evaluation; "
+            "print(sorted({'torch', 'transformers'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("bad, codes, match", [
+    (np.zeros((2, 3)), None, r"must be square, got shape \(2, 3\)"),
+    (np.zeros((3, 3)), ["a", "b"], r"shape \(3, 3\) but there are 2 language codes"),
+    (np.zeros((2, 2)), ["a", "a"], "not distinct"),
+    (np.array([[0, 1], [1, np.inf]]), None, "finite"),
+    (np.array([[0, -1], [-1, 0]]), None, "non-negative"),
+    (np.array([[1, 1], [1, 0]]), None, "zero diagonal"),
+    (np.array([[0, 1], [2, 0]]), None, "symmetric"),
+])
+def test_check_matrix_names_the_problem_and_the_remedy(bad, codes, match):
+    with pytest.raises(LanggeoError, match=match) as error:
+        check_matrix(bad, codes, what="matrix X", hint="rerun Y")
+    assert str(error.value).startswith("matrix X") and str(error.value).endswith("; rerun Y")
+    ok = np.array([[0, 0.5], [0.5, 0]], dtype=np.float32)
+    assert check_matrix(ok, ["a", "b"]).dtype == np.float64
 
 
 def test_popcount_matches_brute_force_across_blocks():

@@ -9,7 +9,8 @@ from langgeo.corpus import eld_documents, pack_sequences, select_documents, shuf
 from langgeo.distances import signature_distances
 from langgeo.models import load_model, load_tokenizer, prepare_model
 from langgeo.params import parse_params
-from langgeo.signatures import Signature, binarize, layer_scores
+from langgeo.importance import layer_scores
+from langgeo.signatures import Signature, binarize
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,9 @@ import torch
 
 from langgeo import LanggeoError
 from langgeo.calibration import collect_hessians
-from langgeo.signatures import (binarize, layer_scores, list_signatures, read_signature,
-                                top_half, write_signature)
+from langgeo.importance import layer_scores
+from langgeo.signatures import (binarize, list_signatures, read_signature, top_half,
+                                write_signature)
 
 
 def test_top_half_is_exact_and_breaks_ties_by_index():

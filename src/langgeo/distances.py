@@ -383,6 +383,35 @@ def cosine_distances(scores: np.ndarray | Iterable[np.ndarray]) -> np.ndarray:
     return d
 
 
+def check_matrix(distances: np.ndarray, codes: Sequence[str] | None = None, *,
+                 what: str = "distance matrix", min_languages: int = 1,
+                 hint: str = "") -> np.ndarray:
+    """``distances`` as a float64 ``(n, n)`` array, after checking that it is finite,
+    symmetric and non-negative with a zero diagonal, has at least ``min_languages`` rows and,
+    when ``codes`` are given, one row per code with distinct codes.
+
+    Raises ``LanggeoError`` naming ``what``, followed by ``hint`` (what the caller should do).
+    """
+    d = np.asarray(distances, dtype=np.float64)
+    advice = f"; {hint}" if hint else ""
+    if codes is not None:
+        if d.shape != (len(codes), len(codes)):
+            raise LanggeoError(f"{what} has shape {d.shape} but there are {len(codes)} "
+                               f"language codes{advice}")
+        if len(set(codes)) != len(codes):
+            raise LanggeoError(f"{what}: language codes are not distinct{advice}")
+    if d.ndim != 2 or d.shape[0] != d.shape[1]:
+        raise LanggeoError(f"{what} must be square, got shape {d.shape}{advice}")
+    if d.shape[0] < min_languages:
+        raise LanggeoError(f"{what} must cover at least {min_languages} languages, got "
+                           f"{d.shape[0]}{advice}")
+    if not np.isfinite(d).all() or not np.allclose(d, d.T) or (d < 0).any() \
+            or np.diag(d).any():
+        raise LanggeoError(f"{what} must be finite, symmetric and non-negative with a zero "
+                           f"diagonal{advice}")
+    return d
+
+
 def _mean_off_diagonal(matrix: np.ndarray) -> float:
     n = len(matrix)
     return float(matrix[~np.eye(n, dtype=bool)].mean())
@@ -420,13 +449,7 @@ def ensemble(matrices: Sequence[tuple[Sequence[str], np.ndarray]],
         raise LanggeoError("no distance matrices to combine")
     codes: list[str] = []
     for k, (c, m) in enumerate(matrices):
-        m = np.asarray(m)
-        if len(set(c)) != len(c) or m.shape != (len(c), len(c)):
-            raise LanggeoError(f"distance matrix {k} is {m.shape} for {len(c)} language codes "
-                               "(codes must be distinct, one row and column each)")
-        if not np.isfinite(m).all() or not np.allclose(m, m.T) or np.diag(m).any():
-            raise LanggeoError(f"distance matrix {k} must be finite, symmetric and have a "
-                               "zero diagonal")
+        check_matrix(m, c, what=f"distance matrix {k}")
         codes += [x for x in c if x not in codes]
     index = {c: i for i, c in enumerate(codes)}
     n = len(codes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from langgeo import LanggeoError
+from langgeo.distances import check_matrix
 
 
 def classical_mds(distances: np.ndarray, n_components: int | None = None,
@@ -13,7 +14,7 @@ def classical_mds(distances: np.ndarray, n_components: int | None = None,
 
     Parameters
     ----------
-    distances : (n, n) array, zero diagonal.
+    distances : (n, n) array: finite, symmetric, non-negative, zero diagonal.
     n_components : dimensions to keep; ``None`` keeps every positive eigenvalue.
     transform : ``sqrt`` embeds ``sqrt(distances)``. A normalized Hamming distance between
         0/1 vectors is a squared Euclidean distance, and so is a mean of them, so its square
@@ -25,11 +26,7 @@ def classical_mds(distances: np.ndarray, n_components: int | None = None,
         so that its largest-magnitude entry is positive (deterministic output).
     eigenvalues : (n,) array, all eigenvalues of the double-centred Gram matrix, decreasing.
     """
-    d = np.asarray(distances, dtype=np.float64)
-    if d.ndim != 2 or d.shape[0] != d.shape[1]:
-        raise LanggeoError(f"distance matrix must be square, got shape {d.shape}")
-    if not np.allclose(d, d.T) or (d < 0).any():
-        raise LanggeoError("distance matrix must be symmetric and non-negative")
+    d = check_matrix(distances)
     delta = np.sqrt(d) if transform == "sqrt" else d
     n = d.shape[0]
     centre = np.eye(n) - 1.0 / n

@@ -23,6 +23,7 @@ from sklearn.metrics.cluster import contingency_matrix
 from threadpoolctl import threadpool_limits
 
 from langgeo import LanggeoError
+from langgeo.distances import check_matrix
 from langgeo.embedding import classical_mds
 
 #: Defaults sized so that one 59-language matrix at two gold levels takes ~4 s on one core
@@ -59,10 +60,15 @@ def kmeans_labels(latent: np.ndarray, k: int, seeds: Iterable[int]) -> list[np.n
                 for s in seeds]
 
 
+def average_linkage(distances: np.ndarray) -> np.ndarray:
+    """SciPy linkage matrix (shape ``(n - 1, 4)``) of the average-linkage (UPGMA) tree of an
+    ``(n, n)`` distance matrix."""
+    return linkage(squareform(distances, checks=False), method="average")
+
+
 def agglomerative_labels(distances: np.ndarray, k: int) -> np.ndarray:
     """Average-linkage (UPGMA) clusters of an ``(n, n)`` distance matrix, cut at ``k``."""
-    tree = linkage(squareform(distances, checks=False), method="average")
-    return fcluster(tree, t=k, criterion="maxclust")
+    return fcluster(average_linkage(distances), t=k, criterion="maxclust")
 
 
 def hdbscan_labels(distances: np.ndarray, min_cluster_size: int = 2) -> np.ndarray:
@@ -222,18 +228,6 @@ def evaluate_kmeans(latent: np.ndarray, gold: Sequence[str], n_seeds: int,
     }
 
 
-def _check_matrix(distances: np.ndarray) -> np.ndarray:
-    d = np.asarray(distances, dtype=np.float64)
-    if d.ndim != 2 or d.shape[0] != d.shape[1] or d.shape[0] < 3:
-        raise LanggeoError(f"a distance matrix must be square with at least 3 languages, got "
-                           f"shape {d.shape}")
-    if not np.isfinite(d).all() or not np.allclose(d, d.T) or (d < 0).any() \
-            or np.diag(d).any():
-        raise LanggeoError("a distance matrix must be finite, symmetric and non-negative with "
-                           "a zero diagonal; impute missing entries before evaluating it")
-    return d
-
-
 def _resampled_ari(gold: np.ndarray, cluster: Callable[[np.ndarray, int], np.ndarray]
                    ) -> Callable[[np.ndarray], float]:
     """Bootstrap statistic: ``cluster(indices, k)`` clusters the resampled languages into k =
@@ -295,7 +289,8 @@ def evaluate_distances(distances: np.ndarray, labels: Mapping[str, Sequence[str]
     ``L/M/ari_ci_low``, ``L/M/ari_ci_high`` and, for hdbscan, ``L/hdbscan/n_clusters`` and
     ``L/hdbscan/noise_fraction``. None where a value is undefined.
     """
-    d = _check_matrix(distances)
+    d = check_matrix(distances, min_languages=3,
+                     hint="impute missing entries before evaluating it")
     n = d.shape[0]
     latent, _ = classical_mds(d, None, transform)
     metrics: dict[str, float | int | None] = {"n_languages": n, "n_dims": latent.shape[1]}

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from langgeo import LanggeoError
-from langgeo.figures import check_matrix, label_column, minimum_spanning_edges, tsne_coords
+from langgeo.distances import check_matrix
+from langgeo.figures import label_column, minimum_spanning_edges, tsne_coords
 from langgeo.storage import atomic_path
 
 #: One configuration: language codes, their ``(n, n)`` distance matrix and ``(n, k)`` latent
@@ -46,7 +47,7 @@ def _configuration(name: str, config: Configuration, clusters: Sequence | None,
                    tsne_seed: int | None) -> dict:
     codes, distances, latent = config
     codes = [str(c) for c in codes]
-    d = check_matrix(codes, distances, f"configuration {name!r}: distance matrix")
+    d = check_matrix(distances, codes, what=f"configuration {name!r}: distance matrix")
     latent = np.asarray(latent, dtype=np.float64)
     if latent.ndim != 2 or latent.shape[0] != len(codes) or latent.shape[1] < 2:
         raise LanggeoError(f"configuration {name!r}: latent vectors have shape {latent.shape}; "

@@ -24,6 +24,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from langgeo import LanggeoError
+from langgeo.distances import check_matrix
+from langgeo.evaluation import average_linkage
 from langgeo.storage import atomic_path
 
 log = logging.getLogger(__name__)
@@ -35,21 +37,9 @@ _COLOURS = [colormaps["tab20"](i) for i in (*range(0, 20, 2), *range(1, 20, 2))]
 _MARKERS = "osD^vP"
 
 
-def check_matrix(codes: Sequence[str], distances: np.ndarray, what: str = "distance matrix"
-                 ) -> np.ndarray:
-    """Return ``distances`` as float64 after checking it is a finite, symmetric,
-    non-negative ``(n, n)`` matrix with one row per code; raise LanggeoError otherwise."""
-    d = np.asarray(distances, dtype=np.float64)
-    n = len(codes)
-    if d.shape != (n, n):
-        raise LanggeoError(f"{what} has shape {d.shape} but there are {n} language codes; "
-                           "pass the codes returned by langgeo.distances.read_matrix")
-    if len(set(codes)) != n:
-        raise LanggeoError(f"{what}: language codes are not unique")
-    if not np.isfinite(d).all() or (d < 0).any() or not np.allclose(d, d.T):
-        raise LanggeoError(f"{what} must be finite, non-negative and symmetric; rerun the "
-                           "distances stage (`dvc repro distances`)")
-    return d
+def _check(codes: Sequence[str], distances: np.ndarray) -> np.ndarray:
+    return check_matrix(distances, codes, hint="pass the matrix and codes returned by "
+                        "langgeo.distances.read_matrix after `dvc repro distances`")
 
 
 def label_column(labels: pd.DataFrame, codes: Sequence[str], column: str) -> list[str]:
@@ -91,19 +81,12 @@ def _legend(ax, styles: dict, title: str, n_points: int, **kwargs) -> None:
               frameon=False, **kwargs)
 
 
-def _average_linkage(distances: np.ndarray) -> np.ndarray:
-    from scipy.cluster.hierarchy import linkage
-    from scipy.spatial.distance import squareform
-
-    return linkage(squareform(distances, checks=False), method="average")
-
-
 def dendrogram_order(distances: np.ndarray) -> np.ndarray:
     """Leaf order of the average-linkage (UPGMA) dendrogram of a ``(n, n)`` distance matrix
     (n >= 2): an index array of length n that puts similar languages next to each other."""
     from scipy.cluster.hierarchy import leaves_list
 
-    return leaves_list(_average_linkage(distances))
+    return leaves_list(average_linkage(distances))
 
 
 def heatmap_figure(path: str | Path, codes: Sequence[str], distances: np.ndarray,
@@ -114,11 +97,11 @@ def heatmap_figure(path: str | Path, codes: Sequence[str], distances: np.ndarray
     ``distances``: ``(n, n)``; ``families``, ``names``: length n."""
     from scipy.cluster.hierarchy import dendrogram, leaves_list
 
-    d = check_matrix(codes, distances)
+    d = _check(codes, distances)
     n = len(codes)
     if n < 2:
         raise LanggeoError("a distance heatmap needs at least 2 languages")
-    tree = _average_linkage(d)
+    tree = average_linkage(d)
     order = leaves_list(tree)  # the order the dendrogram draws its leaves in
     ticks = [f"{names[i]} ({codes[i]})" if names is not None else codes[i] for i in order]
     styles = group_styles(families)
@@ -226,7 +209,7 @@ def mst_figure(path: str | Path, codes: Sequence[str], distances: np.ndarray,
     """Minimum spanning tree, nodes coloured by family and named by code, edges shaded by
     distance. ``positions``: ``(n, 2)`` (e.g. the first two MDS dimensions); ``None`` uses
     :func:`tree_layout`, which keeps branches apart where MDS would pile them up."""
-    d = check_matrix(codes, distances)
+    d = _check(codes, distances)
     n = len(codes)
     if n < 2:
         raise LanggeoError("a spanning tree figure needs at least 2 languages")
@@ -438,7 +421,7 @@ def write_figures(out_dir: str | Path, labels: pd.DataFrame, codes: Sequence[str
     """
     out = Path(out_dir)
     codes = list(codes)
-    d = check_matrix(codes, distances)
+    d = _check(codes, distances)
     latent = np.asarray(latent, dtype=np.float64)
     if latent.ndim != 2 or len(latent) != len(codes):
         raise LanggeoError(f"latent vectors have shape {latent.shape} for {len(codes)} "

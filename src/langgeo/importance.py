@@ -25,6 +25,7 @@ from collections.abc import Callable
 import torch
 
 from langgeo import LanggeoError
+from langgeo.calibration import Hessians, block_linears, linear_weight
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +129,17 @@ def importance(weight: torch.Tensor, factors: torch.Tensor, score: str) -> torch
     w = weight.detach().float()
     f = w.square() if score in ("sparsegpt", "obs") else w.abs()
     return f * factors.to(w.device)[None, :]
+
+
+def layer_scores(model: torch.nn.Module, hessians: Hessians, score: str,
+                 damping: float) -> dict[str, torch.Tensor]:
+    """Importance scores of every block linear layer, by name, in forward order."""
+    factors: dict[str, torch.Tensor] = {}
+    out = {}
+    for name, linear in block_linears(model).items():
+        leader = hessians.leader_of[name]
+        if leader not in factors:
+            factors[leader] = column_factors(hessians.hessian[leader], score, damping,
+                                             hessians.n_tokens, leader)
+        out[name] = importance(linear_weight(linear), factors[leader], score)
+    return out

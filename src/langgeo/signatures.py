@@ -22,19 +22,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 
 from langgeo import LanggeoError
-from langgeo.calibration import Hessians, block_linears, linear_weight
-from langgeo.importance import column_factors, importance
 
 METADATA_KEY = b"langgeo"
 SCORES_METADATA_KEY = b"langgeo_scores"
@@ -42,11 +41,22 @@ SCHEMA = pa.schema([("module", pa.string()), ("shape", pa.list_(pa.int64())),
                     ("n_bits", pa.int64()), ("bits", pa.binary())])
 
 
-def top_half(scores: torch.Tensor | np.ndarray) -> np.ndarray:
+def as_numpy(scores: Any) -> np.ndarray:
+    """A numpy view of a numpy array or a torch tensor on any device (copied to the host).
+
+    Duck-typed so that this module, which readers of signature files import, does not pull
+    in torch.
+    """
+    if hasattr(scores, "detach"):
+        return scores.detach().cpu().numpy()
+    return np.asarray(scores)
+
+
+def top_half(scores: Any) -> np.ndarray:
     """Boolean mask of ``scores.shape`` with exactly ``size // 2`` ones: the highest scores,
-    ties at the threshold going to the lower flat index."""
-    if isinstance(scores, torch.Tensor):
-        scores = scores.detach().cpu().numpy()
+    ties at the threshold going to the lower flat index. ``scores``: numpy array or torch
+    tensor."""
+    scores = as_numpy(scores)
     flat = scores.reshape(-1)
     n = flat.size
     k = n // 2
@@ -61,34 +71,20 @@ def top_half(scores: torch.Tensor | np.ndarray) -> np.ndarray:
     return mask.reshape(scores.shape)
 
 
-def layer_scores(model: torch.nn.Module, hessians: Hessians, score: str,
-                 damping: float) -> dict[str, torch.Tensor]:
-    """Importance scores of every block linear layer, by name, in forward order."""
-    factors: dict[str, torch.Tensor] = {}
-    out = {}
-    for name, linear in block_linears(model).items():
-        leader = hessians.leader_of[name]
-        if leader not in factors:
-            factors[leader] = column_factors(hessians.hessian[leader], score, damping,
-                                             hessians.n_tokens, leader)
-        out[name] = importance(linear_weight(linear), factors[leader], score)
-    return out
-
-
-def binarize(scores: dict[str, torch.Tensor], binarization: str) -> dict[str, np.ndarray]:
+def binarize(scores: Mapping[str, Any], binarization: str) -> dict[str, np.ndarray]:
     """Bit masks (bool numpy arrays, shapes of the scores) under the chosen median rule."""
     if binarization == "per_matrix":
         # np.partition is single-threaded but releases the GIL: one matrix per core halves
         # the time on two cores.
-        with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
+        with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
             return dict(zip(scores, pool.map(top_half, scores.values())))
     if binarization == "global":
-        flat = torch.cat([s.reshape(-1) for s in scores.values()])
-        mask = top_half(flat)
+        arrays = {name: as_numpy(s) for name, s in scores.items()}
+        mask = top_half(np.concatenate([a.reshape(-1) for a in arrays.values()]))
         out, start = {}, 0
-        for name, s in scores.items():
-            out[name] = mask[start:start + s.numel()].reshape(tuple(s.shape))
-            start += s.numel()
+        for name, a in arrays.items():
+            out[name] = mask[start:start + a.size].reshape(a.shape)
+            start += a.size
         return out
     raise LanggeoError(f"unknown binarization {binarization!r}")
 
@@ -120,18 +116,18 @@ def sample_positions(sizes: list[int], n: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(total, size=min(n, total), replace=False))
 
 
-def write_scores(path: str | os.PathLike[str], scores: dict[str, torch.Tensor], n: int,
+def write_scores(path: str | os.PathLike[str], scores: Mapping[str, Any], n: int,
                  seed: int, metadata: dict) -> None:
     """Keep the raw scores of ``n`` seeded weight positions (format in the module docstring)."""
-    sizes = [s.numel() for s in scores.values()]
+    arrays = [as_numpy(s).reshape(-1) for s in scores.values()]
+    sizes = [a.size for a in arrays]
     positions = sample_positions(sizes, n, seed)
     bounds = np.cumsum([0] + sizes)
     module_index = np.searchsorted(bounds, positions, side="right") - 1
     values = np.empty(len(positions), dtype=np.float32)
-    for i, s in enumerate(scores.values()):
+    for i, flat in enumerate(arrays):
         take = module_index == i
-        flat = s.detach().reshape(-1).cpu()
-        values[take] = flat[torch.from_numpy(positions[take] - bounds[i])].numpy()
+        values[take] = flat[positions[take] - bounds[i]]
     table = pa.table({"module_index": module_index.astype(np.int32), "position": positions,
                       "score": values})
     meta = {**metadata, "modules": list(scores)}
