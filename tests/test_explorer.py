@@ -11,27 +11,20 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.spatial.distance import pdist, squareform
 
 from langgeo import LanggeoError
 from langgeo.embedding import classical_mds
 from langgeo.explorer import CSP, explorer_html, explorer_payload, write_explorer
 from langgeo.figures import minimum_spanning_edges
+from planted import planted_languages
 
 SYLLABLES = ["ka", "lo", "mi", "ra", "tu", "se", "vo", "pa", "di", "gre", "an", "ul", "zo",
              "ne", "ti", "ba"]
 
 
 def languages(n: int, seed: int = 0):
-    """n languages in 6 families of 2 branches; unique names; squared Euclidean distances of
-    clustered points scaled like normalized Hamming distances, and their MDS."""
-    rng = np.random.default_rng(seed)
-    family = np.arange(n) % 6
-    branch = family * 2 + (np.arange(n) // 6) % 2
-    points = 4 * rng.normal(size=(6, 5))[family] + rng.normal(size=(12, 5))[branch] \
-        + 0.5 * rng.normal(size=(n, 5))
-    d = squareform(pdist(points, "sqeuclidean"))
-    d = 0.08 * d / d.max()
+    """n languages in 6 families of 2 branches, unique names, distances and their MDS."""
+    family, branch, d = planted_languages(n, 6, seed, dims=5, spread=0.5)
     codes = [f"{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(n)]
     names = [(SYLLABLES[i % 16] + SYLLABLES[i // 16 % 16]).capitalize() + "ian" for i in range(n)]
     labels = pd.DataFrame({"code": codes, "name": names,

@@ -4,10 +4,11 @@ import struct
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.spatial.distance import pdist, squareform
+from scipy.spatial.distance import pdist
 
 from langgeo import LanggeoError, figures
 from langgeo.embedding import classical_mds
+from planted import planted_languages
 
 
 def png_size(path) -> tuple[int, int]:
@@ -17,15 +18,8 @@ def png_size(path) -> tuple[int, int]:
 
 
 def planted(n: int, seed: int = 0):
-    """n languages in 3 families of 2 branches each; distances = squared Euclidean distances of
-    points around family and branch centres, scaled like normalized Hamming distances."""
-    rng = np.random.default_rng(seed)
-    family = np.arange(n) % 3
-    branch = family * 2 + (np.arange(n) // 3) % 2
-    points = 4 * rng.normal(size=(3, 6))[family] + rng.normal(size=(6, 6))[branch] \
-        + 0.3 * rng.normal(size=(n, 6))
-    d = squareform(pdist(points, "sqeuclidean"))
-    d *= 0.08 / d.max()
+    """n languages in 3 families of 2 branches each, their labels, distances and MDS."""
+    family, branch, d = planted_languages(n, 3, seed)
     codes = [f"l{i:03d}" for i in range(n)]
     labels = pd.DataFrame({"code": codes, "name": [f"Lang {i}" for i in range(n)],
                            "family": [f"Fam{f}" for f in family],
