@@ -18,9 +18,9 @@ from transformers.pytorch_utils import Conv1D
 from langgeo import LanggeoError
 
 
-# Column block of the upper-triangle Gram product; 256 was fastest on the 2-core CPU for input
-# widths 640 to 2048 (benchmarks/signature_pass.py): 36% less time than the full product at
-# 2048, where smaller blocks start to lose GEMM efficiency.
+# Column block of the upper-triangle Gram product: on the 2-core CPU 256 was about as fast as
+# any for input widths 640 to 2048 and a third faster than the full product at 2048
+# (benchmarks/blocks.py); smaller blocks skip more flops but lose GEMM efficiency.
 GRAM_BLOCK = 256
 
 

@@ -33,7 +33,7 @@ MAX_DAMPING_RETRIES = 6
 
 
 # Diagonal block of the blocked Cholesky below: 256 balances the small unblocked
-# factorizations against the efficiency of the trailing GEMM updates on this CPU.
+# factorizations against the efficiency of the trailing GEMM updates (benchmarks/blocks.py).
 CHOLESKY_BLOCK = 256
 
 
