@@ -108,13 +108,16 @@ def fast_pass(model, ids, batch_size, damping):
     return binarize(layer_scores(model, hessians, "sparsegpt", damping), "per_matrix")
 
 
-def median_time(fn, repeats: int) -> float:
-    times = []
+def median_times(fns: dict, repeats: int) -> dict[str, float]:
+    """Median seconds of each function, timed in interleaved rounds: on a shared machine a
+    slow spell then hits every pass alike instead of skewing their ratio."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -140,10 +143,9 @@ def main() -> None:
               "fast signature pass": lambda: fast_pass(model, ids, args.batch_size, 0.01)}
     if not args.skip_naive:
         passes["naive signature pass"] = lambda: naive_pass(model, ids, 0.01)
-    seconds, flops = {}, {}
-    for name, fn in passes.items():
-        seconds[name] = median_time(fn, args.repeats)
-        flops[name] = count_flops(fn)
+    seconds = median_times(passes, args.repeats)
+    flops = {name: count_flops(fn) for name, fn in passes.items()}
+    for name in passes:
         print(f"{name + ':':30}{n / seconds[name]:7.0f} tok/s  ({seconds[name]:.2f} s)  "
               f"{flops[name] / n / 1e6:5.0f} MFLOP/token  "
               f"{flops[name] / seconds[name] / 1e9:4.0f} GFLOP/s")
