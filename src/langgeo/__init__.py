@@ -1,6 +1,16 @@
 """langgeo: a metric space of languages built from the weights of multilingual LLMs."""
 
+import os
+
 __version__ = "0.1.0"
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity where the OS reports one, as on Linux;
+    otherwise all cores)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class LanggeoError(Exception):

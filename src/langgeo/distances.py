@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from langgeo import LanggeoError
+from langgeo import LanggeoError, usable_cores
 from langgeo.signatures import METADATA_KEY, SCHEMA, Signature
 from langgeo.storage import write_parquet
 
@@ -185,8 +185,7 @@ def _accumulate(matrices: Iterable[tuple[str, int, Sequence[np.ndarray]]], n: in
     if block_bytes < 1:
         raise LanggeoError(f"block_bytes must be >= 1, got {block_bytes}")
     if not threads:
-        threads = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                   else os.cpu_count() or 1)
+        threads = usable_cores()
     result = HammingCounts({TOTAL: np.zeros((n, n), dtype=np.int64)}, {TOTAL: 0}, {TOTAL: 0})
     with ThreadPoolExecutor(threads) as pool:
         for name, n_bits, rows in matrices:

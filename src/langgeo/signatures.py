@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from langgeo import LanggeoError
+from langgeo import LanggeoError, usable_cores
 
 METADATA_KEY = b"langgeo"
 SCORES_METADATA_KEY = b"langgeo_scores"
@@ -76,7 +76,7 @@ def binarize(scores: Mapping[str, Any], binarization: str) -> dict[str, np.ndarr
     if binarization == "per_matrix":
         # np.partition is single-threaded but releases the GIL: one matrix per core halves
         # the time on two cores.
-        with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
+        with ThreadPoolExecutor(max_workers=usable_cores()) as pool:
             return dict(zip(scores, pool.map(top_half, scores.values())))
     if binarization == "global":
         arrays = {name: as_numpy(s) for name, s in scores.items()}
