@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from langgeo import LanggeoError
-from langgeo.distances import (TOTAL, check_matrix, cosine_distances, distances_from_files, ensemble,
-                               hamming_from_files, hamming_from_signatures, l2_distances,
+from langgeo.distances import (TOTAL, check_matrix, cosine_distances, distances_from_files,
+                               ensemble, hamming_from_files, hamming_from_signatures, l2_distances,
                                module_groups, pairwise_hamming, read_matrix,
                                signature_distances, write_matrix)
 from langgeo.signatures import Signature, signature_table, write_signature
@@ -303,8 +303,6 @@ def test_score_quantiles_are_per_matrix_and_checked(tmp_path):
 
 
 def test_ensemble_of_one_matrix_is_that_matrix_bit_for_bit():
-    from langgeo.distances import ensemble
-
     rng = np.random.default_rng(3)
     x = rng.random((6, 6))
     m = (x + x.T) / 2
