@@ -195,7 +195,8 @@ def random_distances(n: int, seed: int) -> Baseline:
 
 def baseline_distances(codes: Sequence[str], iso639_3: Sequence[str], seed: int,
                        uriel_kinds: Sequence[str] = DEFAULT_URIEL_KINDS,
-                       missing: str = "mean") -> dict[str, Baseline]:
+                       missing: str = "mean",
+                       scripts: dict[str, str] | None = None) -> dict[str, Baseline]:
     """Every baseline over the same languages, in the same order.
 
     Parameters
@@ -203,6 +204,7 @@ def baseline_distances(codes: Sequence[str], iso639_3: Sequence[str], seed: int,
     codes : n corpus language codes (for the script table).
     iso639_3 : their n ISO 639-3 codes (for URIEL+), e.g. ``data/labels.parquet``'s column.
     seed : seed of the random baseline.
+    scripts : ISO 15924 script of each code (default :data:`CORPUS_SCRIPTS`).
 
     Returns
     -------
@@ -211,6 +213,6 @@ def baseline_distances(codes: Sequence[str], iso639_3: Sequence[str], seed: int,
     if len(codes) != len(iso639_3):
         raise LanggeoError(f"{len(codes)} language codes but {len(iso639_3)} ISO 639-3 codes")
     out = {f"uriel_{kind}": uriel_distances(kind, iso639_3, missing) for kind in uriel_kinds}
-    out["script"] = script_distances(codes)
+    out["script"] = script_distances(codes, scripts)
     out["random"] = random_distances(len(codes), seed)
     return out

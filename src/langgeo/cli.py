@@ -357,6 +357,7 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
     import pandas as pd
 
     from langgeo.baselines import baseline_distances
+    from langgeo.corpus import language_script
     from langgeo.distances import read_matrix
     from langgeo.evaluation import evaluate_distances, mantel_test
     from langgeo.reports import comparison_table, summary
@@ -392,7 +393,8 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
         metrics["coverage"][name] = {"n_languages": len(pair_codes),
                                      "absent": [c for c in codes if c not in pair_codes]}
     baselines = baseline_distances(codes, labels.loc[codes, "iso639_3"].tolist(), params.seed,
-                                   params.baselines.uriel_kinds, params.baselines.missing)
+                                   params.baselines.uriel_kinds, params.baselines.missing,
+                                   {c: language_script(c) for c in codes})
     for name, baseline in baselines.items():
         metrics["baselines"][name] = {**evaluate(baseline.distances),
                                       "imputed_pairs": baseline.imputed_pairs}

@@ -39,6 +39,12 @@ def summary(metrics: dict, outputs: dict[str, str]) -> str:
         absent = metrics.get("coverage", {}).get(pair, {}).get("absent", [])
         lines.append(f"  {pair:<{width}}: {scores(metrics['per_pair'][pair])}"
                      + (f"; {len(absent)} absent: {' '.join(absent)}" if absent else ""))
+    if len(metrics["pairs"]) > 1:
+        key = f"{level}/kmeans/ari_mean"
+        member = max(metrics["pairs"], key=lambda p: metrics["per_pair"][p][key])
+        delta = m[key] - metrics["per_pair"][member][key]
+        lines.append(f"  the ensemble {'beats' if delta > 0 else 'does not beat'} its best member "
+                     f"({member}) by k-means ARI: {delta:+.3f}")
     lines.append(f"  best baseline: {name} (k-means ARI {_fmt(best[f'{level}/kmeans/ari_mean'])})")
     lines += [f"  {what}: {where}" for what, where in outputs.items()]
     return "\n".join(lines)
