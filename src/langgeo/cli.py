@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from langgeo import LanggeoError, __version__
+from langgeo import LanggeoError
 
 
 @dataclass(frozen=True)
