@@ -1,4 +1,5 @@
 import copy
+import random
 
 import pytest
 import yaml
@@ -60,3 +61,63 @@ def test_params_are_read_as_yaml_1_2_like_dvc(tmp_path):
     text = open("params.yaml").read().replace('"no"', "no")
     (tmp_path / "params.yaml").write_text(text)
     assert "no" in load_params(tmp_path / "params.yaml").languages
+
+
+@pytest.mark.parametrize("path, typo, nearest", [
+    ("calibration", "tokens_per_langauge", "tokens_per_language"),
+    ("signatures", "bianrization", "binarization"),
+    ("", "langauges", "languages"),
+    ("engine", "max_retry", "max_retries"),
+    ("model_catalog.gemma3-270m", "gguf_flie", "gguf_file"),
+    ("dataset_catalog.eld", "sorce", "source"),
+])
+def test_unknown_keys_are_rejected_with_the_nearest_valid_one(path, typo, nearest):
+    raw = copy.deepcopy(DEFAULT)
+    node = raw
+    for key in filter(None, path.split(".") if path else []):
+        node = node[key]
+    if path.startswith("dataset_catalog"):
+        node.clear()
+        node.update(source="eld")
+    node[typo] = node.get(nearest, 1)
+    with pytest.raises(LanggeoError, match=rf"unknown key\(s\) \['{typo}'\].*'{nearest}'"):
+        parse_params(raw)
+
+
+def test_engine_params():
+    assert parse_params(copy.deepcopy(DEFAULT)).engine.kind == "local"
+    for bad, message in [({"kind": "spark"}, "choose one of"),
+                         ({"kind": "ray", "address": "10.0.0.1:6379"}, "ray://"),
+                         ({"kind": "ray", "cpus_per_job": 0}, "positive integer")]:
+        with pytest.raises(LanggeoError, match=message):
+            parse_params(mutated("engine", bad))
+
+
+def test_fuzzed_params_give_params_or_one_clear_error():
+    """Random deletions, typos and wrong types anywhere in params: never anything but valid
+    params or a LanggeoError that names a key."""
+    rng = random.Random(0)
+    values = [None, True, -1, 0, 2.5, "x", [], {}, ["fr"], {"a": 1}]
+
+    def nodes(node, prefix=()):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield node, key, prefix + (key,)
+                yield from nodes(value, prefix + (key,))
+
+    for _ in range(300):
+        raw = copy.deepcopy(DEFAULT)
+        for _ in range(rng.randint(1, 3)):
+            parent, key, _ = rng.choice(list(nodes(raw)))
+            action = rng.choice(["delete", "typo", "value"])
+            if action == "delete":
+                del parent[key]
+            elif action == "typo":
+                i = rng.randrange(len(key))
+                parent[key[:i] + key[i + 1:] + key[i]] = parent.pop(key)
+            else:
+                parent[key] = copy.deepcopy(rng.choice(values))
+        try:
+            parse_params(raw)
+        except LanggeoError as exc:
+            assert str(exc).startswith("params: "), exc

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from langgeo import LanggeoError, __version__
+from langgeo import LanggeoError
 
 
 @dataclass(frozen=True)
@@ -155,53 +155,80 @@ def cmd_labels(params, layout: Layout, args) -> None:
 
 
 def cmd_signatures(params, layout: Layout, args) -> None:
-    import torch
     from tqdm import tqdm
 
-    from langgeo.calibration import collect_hessians
-    from langgeo.corpus import pack_sequences, read_shard, shard_languages
-    from langgeo.models import load_model, load_tokenizer
-    from langgeo.importance import layer_scores
-    from langgeo.signatures import binarize, write_scores, write_signature
-    from langgeo.storage import atomic_path
+    from langgeo.corpus import shard_languages
+    from langgeo.engines import connect_ray, run_jobs
+    from langgeo.jobs import SignatureSettings, is_finished, plan_jobs, tidy_folder
+    from langgeo.storage import check_parquet_files
 
-    torch.manual_seed(params.seed)
-    sig, seq_len = params.signatures, params.calibration.seq_len
-    tokens = params.tokens(args.dataset)
-    languages = shard_languages(layout.shards(args.dataset), params.languages)
-    model = load_model(layout.model(args.model), sig.device, sig.dtype)
-    tokenizer = load_tokenizer(layout.model(args.model))
+    params.model(args.model)
+    params.dataset(args.dataset)
+    model_dir, shards = layout.model(args.model), layout.shards(args.dataset)
+    languages = shard_languages(shards, params.languages)
+    if not model_dir.is_dir():
+        raise LanggeoError(f"model folder {model_dir} not found; run `dvc repro` (stage "
+                           f"prepare_model@{args.model}) first")
+    # Every input is checked before the first job, not when its language is reached.
+    check_parquet_files([shards / f"{lang}.parquet" for lang in languages],
+                        f"Restore them with `dvc checkout {shards}` or re-run their stage: "
+                        f"`dvc repro -f -s calibrate@{args.dataset}`", full=True)
     out = layout.signatures(args.model, args.dataset)
-    start, n_bits = time.perf_counter(), 0
-    with atomic_path(out) as tmp:
-        tmp.mkdir(parents=True)
-        bar = tqdm(languages, desc=f"signatures ({args.model}, {args.dataset})",
-                   unit="lang")
-        for lang in bar:
-            documents = read_shard(layout.shards(args.dataset) / f"{lang}.parquet")
-            ids = pack_sequences(tokenizer, documents, tokens, seq_len)
-            try:
-                hessians = collect_hessians(model, ids.split(sig.batch_size))
-                scores = layer_scores(model, hessians, sig.score, sig.damping)
-                bits = binarize(scores, sig.binarization)
-            except LanggeoError as exc:
-                raise LanggeoError(f"language {lang!r}: {exc}") from exc
-            n_bits = sum(b.size for b in bits.values())
-            metadata = {
-                "model": args.model, "dataset": args.dataset, "language": lang,
-                "tokens": int(ids.numel()), "seq_len": seq_len, "score": sig.score,
-                "binarization": sig.binarization, "damping": sig.damping, "seed": params.seed,
-                "langgeo_version": __version__}
-            write_signature(tmp / f"{lang}.parquet", bits, metadata)
-            if sig.keep_scores:
-                write_scores(tmp / f"{lang}.scores.parquet", scores, sig.keep_scores,
-                             params.seed, metadata)
-            elapsed = time.perf_counter() - start
-            bar.set_postfix(tok_s=f"{(bar.n + 1) * ids.numel() / elapsed:.0f}")
+    jobs = plan_jobs(SignatureSettings.from_params(params, args.dataset), args.model,
+                     args.dataset, languages, model_dir, shards)
+    n_tmp, n_stale = tidy_folder(out, jobs)
+    todo = [job for job in jobs if not is_finished(job, out)]
+    engine = params.engine
+    if engine.kind == "ray" and todo:
+        connect_ray(engine.address)  # an unreachable cluster fails before any output
+    print(f"signatures ({args.model}, {args.dataset}): {len(jobs) - len(todo)} of {len(jobs)} "
+          f"languages up to date, {len(todo)} to compute on the {engine.kind} engine"
+          + (f"; removed {n_stale} stale file(s)" if n_stale else "")
+          + (f" and {n_tmp} temporary(ies) of an interrupted run" if n_tmp else ""))
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), unit="lang",
+               desc=f"signatures ({args.model}, {args.dataset})")
+    tokens, failed = 0, 0
+
+    def progress(outcome, elapsed: float) -> None:
+        nonlocal tokens, failed
+        job, job_tokens, error = outcome
+        tokens += job_tokens or 0
+        failed += error is not None
+        bar.update(1)
+        bar.set_postfix(tok_s=f"{tokens / elapsed:.0f}", failed=failed)
+        if error is not None:
+            bar.write(f"signatures: language {job.language!r} failed: {error}")
+
+    start = time.perf_counter()
+    summary = run_jobs(todo, out, engine, progress)
+    bar.close()
     elapsed = time.perf_counter() - start
-    total = len(languages) * tokens
-    print(f"signatures: {len(languages)} languages x {n_bits:,} bits, "
-          f"{total:,} tokens in {elapsed:.0f} s ({total / elapsed:.0f} tok/s) -> {out}")
+    print(f"signatures: computed {len(summary.done)}, reused {len(jobs) - len(todo)}, failed "
+          f"{len(summary.failed)}; {summary.tokens:,} tokens in {elapsed:.0f} s "
+          f"({summary.tokens / max(elapsed, 1e-9):.0f} tok/s) -> {out}")
+    if summary.failed:
+        listed = "; ".join(f"{lang}: {msg}" for lang, msg in summary.failed.items())
+        raise LanggeoError(f"{len(summary.failed)} of {len(todo)} languages failed (the "
+                           f"{len(summary.done)} finished are kept; a re-run computes only the "
+                           f"rest): {listed}")
+
+
+def _check_signatures(params, layout: Layout, scores: bool = False) -> None:
+    """Every signature (or score sample) file the stage will read, checked before any work:
+    readable, and computed with the settings of params."""
+    from langgeo.jobs import SignatureSettings, signature_metadata
+    from langgeo.signatures import check_signature_files
+
+    for model, dataset in _pairs(params):
+        settings = SignatureSettings.from_params(params, dataset)
+        folder = layout.signatures(model, dataset)
+        languages = _pair_languages(params, layout, model, dataset)
+        suffix = ".scores.parquet" if scores else ".parquet"
+        check_signature_files(
+            [folder / f"{lang}{suffix}" for lang in languages],
+            [signature_metadata(settings, model, dataset, lang) for lang in languages],
+            f"Restore them with `dvc checkout {folder}` or re-run their stage: `dvc repro -s "
+            f"signatures@{model}-{dataset}` (it recomputes only such files)", scores=scores)
 
 
 def cmd_distances(params, layout: Layout, args) -> None:
@@ -211,6 +238,7 @@ def cmd_distances(params, layout: Layout, args) -> None:
     from langgeo.storage import atomic_path
 
     kind = params.distances.kind
+    _check_signatures(params, layout, scores=kind != "hamming")
     final = layout.distances()
     with atomic_path(final) as staged:
         matrices = []
@@ -249,6 +277,7 @@ def cmd_attribute(params, layout: Layout, args) -> None:
     from langgeo.figures import attribution_figure
     from langgeo.storage import atomic_path
 
+    _check_signatures(params, layout)
     labels = pd.read_parquet(layout.labels()).set_index("code").loc[list(params.languages)]
     ev = params.evaluation
     tables = []
@@ -361,9 +390,13 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
     from langgeo.distances import read_matrix
     from langgeo.evaluation import evaluate_distances, mantel_test
     from langgeo.reports import comparison_table, summary
-    from langgeo.storage import atomic_path, write_json
-    from langgeo.tracking import log_configuration
+    from langgeo.storage import atomic_path, check_parquet_files, write_json
+    from langgeo.tracking import check_store, log_configuration
 
+    # A damaged store would otherwise fail only after all the evaluation work.
+    check_store()
+    check_parquet_files([layout.labels()], "Restore it with `dvc checkout data/labels.parquet` "
+                        "or re-run its stage: `dvc repro -f -s labels`")
     ev = params.evaluation
     codes, ensemble = read_matrix(layout.ensemble_distances())
     labels = pd.read_parquet(layout.labels()).set_index("code")

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from langgeo import LanggeoError, usable_cores
 from langgeo.signatures import METADATA_KEY, SCHEMA, Signature
-from langgeo.storage import write_parquet
+from langgeo.storage import check_parquet_files, write_parquet
 
 # 1023 words per block: the 64-bit popcounts of a row then sum to at most 64 · 1023 < 2**16,
 # so the per-pair sum can run in uint16, several times faster than widening to int64. 8 KiB
@@ -501,6 +501,8 @@ def read_matrix(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
     if not os.path.isfile(path):
         raise LanggeoError(f"distance matrix {path} not found; run `dvc repro` (stage "
                            "distances) first")
+    check_parquet_files([path], "Restore it with `dvc checkout data/distances` or re-run its "
+                                "stage: `dvc repro -f -s distances`")
     frame = pd.read_parquet(path)
     codes = frame["language"].tolist()
     return codes, frame[codes].to_numpy(dtype=np.float64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -24,6 +25,26 @@ DTYPES = ("float32", "bfloat16")
 TRANSFORMS = ("sqrt", "none")
 DISTANCE_KINDS = ("hamming", "l2", "cosine")
 LABEL_LEVELS = ("branch", "family")
+ENGINE_KINDS = ("local", "ray")
+
+# Keys each params section understands: anything else is most likely a typo and is rejected,
+# naming the nearest valid key. "" is the top level. A new key or section goes here (catalog
+# entries are checked per source: _MODEL_KEYS, _DATASET_KEYS).
+KNOWN_KEYS: dict[str, set[str]] = {
+    "": {"seed", "languages", "models", "datasets", "model_catalog", "dataset_catalog",
+         "calibration", "signatures", "engine", "distances", "embedding", "evaluation",
+         "baselines", "tracking"},
+    "calibration": {"tokens_per_language", "seq_len"},
+    "signatures": {"score", "binarization", "damping", "batch_size", "device", "dtype",
+                   "keep_scores"},
+    "engine": {"kind", "address", "cpus_per_job", "gpus_per_job", "max_retries"},
+    "distances": {"kind"},
+    "embedding": {"distance_transform", "n_components"},
+    "evaluation": {"label_level", "kmeans_seeds", "n_permutations", "n_bootstrap",
+                   "hdbscan_min_cluster_size", "mantel_permutations"},
+    "baselines": {"uriel_kinds", "missing"},
+    "tracking": {"experiment"},
+}
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,18 @@ class Signatures:
 
 
 @dataclass(frozen=True)
+class Engine:
+    """Where signature jobs run (``langgeo.engines``); it never changes the bits, so it is not
+    a dependency of the signature stage."""
+
+    kind: str = "local"
+    address: str = "auto"
+    cpus_per_job: int = 1
+    gpus_per_job: float = 0
+    max_retries: int = 3
+
+
+@dataclass(frozen=True)
 class Distances:
     kind: str
 
@@ -135,6 +168,7 @@ class Params:
     baselines: Baselines
     tracking: Tracking
     raw: dict[str, Any]
+    engine: Engine = Engine()
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:
@@ -192,11 +226,55 @@ def _positive(section: dict[str, Any], key: str, where: str) -> int:
     return value
 
 
+def check_keys(section: Any, where: str, allowed: set[str], context: str = "") -> None:
+    """Reject keys of mapping ``section`` (at dotted path ``where``) not in ``allowed``,
+    naming the nearest valid key."""
+    if not isinstance(section, dict):
+        return  # its type is reported where the section is read
+    unknown = sorted(str(k) for k in section if k not in allowed)
+    if not unknown:
+        return
+    near = {k: difflib.get_close_matches(k, sorted(allowed), n=1) for k in unknown}
+    hint = ", ".join(f"{k!r} -> {m[0]!r}" for k, m in near.items() if m)
+    raise LanggeoError(f"params: '{where or '(top level)'}' has unknown key(s) {unknown}"
+                       f"{context}{f' (did you mean: {hint}?)' if hint else ''}; allowed: "
+                       f"{sorted(allowed)}")
+
+
+def _check_sections(raw: dict[str, Any]) -> None:
+    for section, allowed in KNOWN_KEYS.items():
+        check_keys(raw if section == "" else raw.get(section), section, allowed)
+
+
+def _engine(raw: dict[str, Any]) -> Engine:
+    if "engine" not in raw:
+        return Engine()
+    entry = _get(raw, "engine", "", dict)
+    where = "engine."
+    engine = Engine(kind=_choice(entry, "kind", where, ENGINE_KINDS),
+                    address=_optional(entry, "address", where, str, Engine.address),
+                    cpus_per_job=(_positive(entry, "cpus_per_job", where)
+                                  if "cpus_per_job" in entry else Engine.cpus_per_job),
+                    gpus_per_job=float(_optional(entry, "gpus_per_job", where, (int, float),
+                                                 Engine.gpus_per_job)),
+                    max_retries=_optional(entry, "max_retries", where, int, Engine.max_retries))
+    if engine.gpus_per_job < 0 or engine.max_retries < 0:
+        raise LanggeoError("params: 'engine.gpus_per_job' and 'engine.max_retries' must be >= 0")
+    if not (engine.address in ("auto", "local") or engine.address.startswith("ray://")):
+        raise LanggeoError(f"params: 'engine.address' is {engine.address!r}; use auto (a "
+                           "cluster started with `ray start`), ray://<host>:<port> or local")
+    return engine
+
+
 def _optional(section: dict[str, Any], key: str, where: str, kind: type, default: Any) -> Any:
     return _get(section, key, where, kind) if key in section else default
 
 
-# Keys each dataset source understands; anything else is most likely a typo.
+# Keys each model and dataset source understands; anything else is most likely a typo.
+_MODEL_KEYS = {
+    "gguf-package": {"source", "package", "gguf_file", "sha256"},
+    "pretrained": {"source", "id", "revision"},
+}
 _DATASET_KEYS = {
     "eld": {"source"},
     "udhr": {"source"},
@@ -211,11 +289,8 @@ _COMMON_DATASET_KEYS = {"tokens_per_language"}
 def _dataset(name: str, entry: Any) -> DatasetSpec:
     where = f"dataset_catalog.{name}."
     source = _choice(entry, "source", where, DATASET_SOURCES)
-    allowed = _DATASET_KEYS[source] | _COMMON_DATASET_KEYS
-    unknown = sorted(set(entry) - allowed)
-    if unknown:
-        raise LanggeoError(f"params: '{where[:-1]}' has unknown key(s) {unknown} for source "
-                           f"{source!r}; allowed: {sorted(allowed)}")
+    check_keys(entry, where[:-1], _DATASET_KEYS[source] | _COMMON_DATASET_KEYS,
+               f" for source {source!r}")
     tokens = _positive(entry, "tokens_per_language", where) if "tokens_per_language" in entry \
         else None
     if source in ("eld", "udhr"):
@@ -267,6 +342,7 @@ def parse_params(raw: dict[str, Any]) -> Params:
     """Validate a params mapping (as read from YAML) and return typed params."""
     if not isinstance(raw, dict):
         raise LanggeoError("params: the file must hold a YAML mapping at top level")
+    _check_sections(raw)
     languages = _get(raw, "languages", "", list)
     if not languages or not all(isinstance(c, str) for c in languages):
         raise LanggeoError("params: 'languages' must be a non-empty list of language codes")
@@ -278,6 +354,7 @@ def parse_params(raw: dict[str, Any]) -> Params:
         entry = raw["model_catalog"][name]
         where = f"model_catalog.{name}."
         source = _choice(entry, "source", where, MODEL_SOURCES)
+        check_keys(entry, where[:-1], _MODEL_KEYS[source], f" for source {source!r}")
         if source == "gguf-package":
             sha256 = entry.get("sha256")
             if sha256 is not None and not (isinstance(sha256, str)
@@ -369,7 +446,7 @@ def parse_params(raw: dict[str, Any]) -> Params:
     return Params(seed=_get(raw, "seed", "", int), languages=tuple(languages),
                   models=tuple(models), datasets=tuple(datasets), calibration=calibration,
                   signatures=signatures, distances=distances, embedding=embedding, evaluation=evaluation,
-                  baselines=baselines, tracking=tracking, raw=raw)
+                  baselines=baselines, tracking=tracking, raw=raw, engine=_engine(raw))
 
 
 def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:

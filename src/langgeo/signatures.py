@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from langgeo import LanggeoError, usable_cores
+from langgeo.storage import parquet_problem
 
 METADATA_KEY = b"langgeo"
 SCORES_METADATA_KEY = b"langgeo_scores"
@@ -192,3 +193,31 @@ def list_signatures(folder: str | os.PathLike[str]) -> pd.DataFrame:
         if METADATA_KEY in meta:
             rows.append({"path": str(path), **json.loads(meta[METADATA_KEY])})
     return pd.DataFrame(rows)
+
+
+def check_signature_files(paths: list[Path], expected: list[Mapping[str, Any]], fix: str,
+                          scores: bool = False) -> None:
+    """Check, before any distance is computed, that every file of ``paths`` is a readable
+    langgeo signature (``scores``: score sample) whose metadata agrees with ``expected``
+    (one mapping of field -> value per path). Raises one LanggeoError naming each bad file
+    (and the differing fields), followed by ``fix``."""
+    key, what = ((SCORES_METADATA_KEY, "score sample") if scores
+                 else (METADATA_KEY, "signature"))
+    problems = []
+    for path, want in zip(paths, expected):
+        why = parquet_problem(path)
+        if why is None:
+            meta = pq.read_schema(path).metadata or {}
+            if key not in meta:
+                why = f"not a langgeo {what} file"
+            else:
+                got = json.loads(meta[key])
+                differ = [f"{k} {got.get(k)!r} (expected {v!r})" for k, v in want.items()
+                          if got.get(k) != v]
+                if differ:
+                    why = f"computed with other settings: {', '.join(differ)}"
+        if why is not None:
+            problems.append(f"{path}: {why}")
+    if problems:
+        raise LanggeoError(f"{len(problems)} {what} file(s) cannot be used: "
+                           f"{'; '.join(problems)}. {fix}")

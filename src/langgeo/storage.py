@@ -14,6 +14,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from langgeo import LanggeoError
+
 
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike[str]) -> Iterator[Path]:
@@ -45,3 +47,30 @@ def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write JSON atomically (sorted keys, so equal content gives equal bytes)."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def parquet_problem(path: str | os.PathLike[str], full: bool = False) -> str | None:
+    """Why ``path`` is not a readable Parquet file (missing, truncated, not Parquet), or None.
+
+    ``full`` decodes every page (for small files: catches damage inside the data too);
+    otherwise only the footer is read, which any truncation breaks.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return "missing"
+    try:
+        file = pq.ParquetFile(path)
+        if full:
+            file.read()
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"not a readable Parquet file ({first})"
+    return None
+
+
+def check_parquet_files(paths: list[Path], fix: str, full: bool = False) -> None:
+    """Raise one LanggeoError naming every unreadable file of ``paths`` and ``fix``."""
+    bad = [(p, why) for p in paths if (why := parquet_problem(p, full))]
+    if bad:
+        listed = "; ".join(f"{p}: {why}" for p, why in bad)
+        raise LanggeoError(f"{len(bad)} damaged or missing input file(s): {listed}. {fix}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from langgeo import LanggeoError
 from langgeo.params import Params, flat_params
 
 
@@ -18,6 +20,31 @@ def project_root() -> Path:
 def tracking_uri(root: Path | None = None) -> str:
     """sqlite store at the repository root (the file store is deprecated in MLflow 3)."""
     return f"sqlite:///{(root or project_root()) / 'mlruns.db'}"
+
+
+def check_store(root: Path | None = None) -> None:
+    """Raise a LanggeoError, with a recovery recipe that keeps the logged runs, when the
+    sqlite store exists but is not a healthy database."""
+    import sqlite3
+
+    path = (root or project_root()) / "mlruns.db"
+    if not path.exists() or path.stat().st_size == 0:
+        return  # MLflow creates it
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            problem = db.execute("PRAGMA quick_check").fetchone()[0]
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            if problem == "ok" and tables and "runs" not in tables:
+                problem = "no 'runs' table: not an MLflow store"
+    except sqlite3.DatabaseError as exc:
+        problem = str(exc)
+    if problem != "ok":
+        raise LanggeoError(
+            f"the MLflow store {path} is damaged ({problem}); nothing was evaluated. To keep "
+            f"the runs already logged, rebuild it from what sqlite can still read: `sqlite3 "
+            f"{path} .dump > mlruns.sql && mv {path} {path}.damaged && sqlite3 {path} < "
+            f"mlruns.sql` (artifacts in mlartifacts/ are untouched), then re-run `dvc repro`. "
+            f"To start afresh instead: `mv {path} {path}.damaged`")
 
 
 def _numeric(metrics: Mapping[str, object]) -> dict[str, float]:

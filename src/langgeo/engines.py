@@ -1,0 +1,144 @@
+"""Where signature jobs run: ``local`` (this process, one job after another, the model
+loaded once) or ``ray`` (one Ray task per job on a cluster the user started, or on a local
+one). Both run :func:`langgeo.jobs.compute_signature`, so the same params give the same bits
+(given the same CPU kernels and thread count, see the README's "Determinism").
+
+Either engine installs each job's files as soon as it finishes, so a failing job never
+discards the others' results; failures are collected and reported together at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langgeo import LanggeoError
+from langgeo.jobs import SignatureJob, compute_signature, install, staging_folder
+from langgeo.params import Engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """What a run of jobs did: languages computed, tokens, and failures by language."""
+
+    done: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    tokens: int = 0
+
+
+# A job's outcome: (job, tokens or None, error message or None).
+Outcome = tuple[SignatureJob, int | None, str | None]
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, LanggeoError):
+        return str(exc)
+    # Not a user error: keep the traceback in the log, a one-line summary in the report.
+    log.error("unexpected failure:\n%s", "".join(traceback.format_exception(exc)))
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _run_local(jobs: list[SignatureJob], folder: Path) -> Iterator[Outcome]:
+    for job in jobs:
+        staging = staging_folder(folder, job)
+        try:
+            tokens = compute_signature(job, staging)
+            install(staging, folder, job)
+        except Exception as exc:  # one job's failure must not stop the others
+            outcome = (job, None, _message(exc))
+        else:
+            outcome = (job, tokens, None)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        yield outcome
+
+
+def _ray_job(job: SignatureJob, documents: list[str]) -> tuple[int, dict[str, bytes]]:
+    """A job inside a Ray worker: its outputs come back as bytes, so workers need the model
+    folder but not the output folder (no shared file system needed)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        tokens = compute_signature(job, Path(scratch), documents)
+        return tokens, {name: (Path(scratch) / name).read_bytes() for name in job.outputs()}
+
+
+def connect_ray(address: str):
+    """Join the Ray cluster at ``address`` (``auto``, ``ray://host:port``) or start one in
+    this process (``local``); a cluster already joined in this process (e.g.
+    ``ray.init(num_cpus=2)`` in a test) is used as it is."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise LanggeoError("params: 'engine.kind' is ray but ray is not installed; "
+                           "`pip install ray==2.60.0` (pinned in requirements.txt)") from exc
+    if ray.is_initialized():
+        return ray
+    try:
+        if address == "local":
+            ray.init(include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    except Exception as exc:  # ConnectionError, or a timeout, from ray's client
+        raise LanggeoError(
+            f"no Ray cluster reachable at engine.address={address!r} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}). Start one with `ray start "
+            "--head` (README, \"Engines\"), use 'local' for a cluster inside this process, or "
+            "set engine.kind to local") from exc
+    return ray
+
+
+def _run_ray(jobs: list[SignatureJob], folder: Path, engine: Engine) -> Iterator[Outcome]:
+    from langgeo.corpus import read_shard
+
+    ray = connect_ray(engine.address)
+    task = ray.remote(_ray_job).options(
+        num_cpus=engine.cpus_per_job, num_gpus=engine.gpus_per_job,
+        # Retries cover lost workers and nodes; a LanggeoError (bad input) is not retried.
+        max_retries=engine.max_retries, retry_exceptions=False)
+    pending = {task.remote(job, read_shard(job.shard)): job for job in jobs}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        job = pending.pop(ready[0])
+        try:
+            tokens, files = ray.get(ready[0])
+        except Exception as exc:
+            cause = getattr(exc, "cause", None)
+            yield job, None, _message(cause if isinstance(cause, Exception) else exc)
+            continue
+        staging = staging_folder(folder, job)
+        try:
+            for name, data in files.items():
+                (staging / name).write_bytes(data)
+            install(staging, folder, job)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        yield job, tokens, None
+
+
+def run_jobs(jobs: list[SignatureJob], folder: Path, engine: Engine,
+             progress: Callable[[Outcome, float], None] | None = None) -> RunSummary:
+    """Run ``jobs`` on ``engine``, installing each job's files into ``folder`` as it
+    finishes. ``progress(outcome, elapsed seconds)`` is called after each job."""
+    summary = RunSummary()
+    if not jobs:
+        return summary
+    start = time.perf_counter()
+    outcomes = (_run_local(jobs, folder) if engine.kind == "local"
+                else _run_ray(jobs, folder, engine))
+    for outcome in outcomes:
+        job, tokens, error = outcome
+        if error is None:
+            summary.done.append(job.language)
+            summary.tokens += tokens
+        else:
+            summary.failed[job.language] = error
+        if progress is not None:
+            progress(outcome, time.perf_counter() - start)
+    return summary
