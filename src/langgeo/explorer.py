@@ -21,6 +21,7 @@ import re
 from importlib import resources
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,9 +71,21 @@ def _configuration(name: str, config: Configuration, clusters: Sequence | None,
             "clusters": None if clusters is None else [str(c) for c in clusters]}
 
 
+def _placed(placement: Any) -> list[dict]:
+    # Drawn in the first configuration's MDS map, whose coordinates they share.
+    return [{"name": name, "xy": _rounded(placement.coords[[i]])[0],
+             "family": str(placement.guesses.iloc[i]["family"]),
+             "branch": str(placement.guesses.iloc[i]["branch"]),
+             "neighbours": [[str(c), float(d)] for c, d in
+                            zip(placement.neighbours[name]["code"],
+                                placement.neighbours[name]["distance"])]}
+            for i, name in enumerate(placement.names)]
+
+
 def explorer_payload(configurations: Mapping[str, Configuration], labels: pd.DataFrame,
                      clusters: Mapping[str, Sequence] | None = None,
-                     tsne_seed: int | None = 0, title: str = "langgeo explorer") -> dict:
+                     tsne_seed: int | None = 0, title: str = "langgeo explorer",
+                     placed: Any = None) -> dict:
     """The data embedded in the page (JSON-serializable). See :func:`write_explorer`."""
     if not configurations:
         raise LanggeoError("the explorer needs at least one configuration (name -> (codes, "
@@ -86,9 +99,12 @@ def explorer_payload(configurations: Mapping[str, Configuration], labels: pd.Dat
              for name, config in configurations.items()]
     codes = sorted({c for conf in confs for c in conf["codes"]})
     columns = [label_column(labels, codes, col) for col in ("name", "family", "branch")]
-    return {"title": title,
-            "languages": {c: list(row) for c, row in zip(codes, zip(*columns), strict=True)},
-            "configurations": confs}
+    payload = {"title": title,
+               "languages": {c: list(row) for c, row in zip(codes, zip(*columns), strict=True)},
+               "configurations": confs}
+    if placed is not None:
+        payload["placed"] = _placed(placed)
+    return payload
 
 
 def _asset(name: str) -> str:
@@ -110,7 +126,8 @@ def explorer_html(payload: dict) -> str:
 
 def write_explorer(path: str | Path, configurations: Mapping[str, Configuration],
                    labels: pd.DataFrame, clusters: Mapping[str, Sequence] | None = None,
-                   tsne_seed: int | None = 0, title: str = "langgeo explorer") -> Path:
+                   tsne_seed: int | None = 0, title: str = "langgeo explorer",
+                   placed: Any = None) -> Path:
     """Write the explorer page atomically and return its path.
 
     Parameters
@@ -122,8 +139,11 @@ def write_explorer(path: str | Path, configurations: Mapping[str, Configuration]
     clusters : optional name -> one cluster id per language of that configuration.
     tsne_seed : seed of a t-SNE layout added to each configuration (a few seconds per 150
         languages); ``None`` offers the MDS layout only.
+    placed : optional :class:`langgeo.placement.Placement` of new texts, drawn as diamonds in the
+        first configuration's MDS map (its coordinates are in that map's frame).
     """
-    page = explorer_html(explorer_payload(configurations, labels, clusters, tsne_seed, title))
+    page = explorer_html(explorer_payload(configurations, labels, clusters, tsne_seed, title,
+                                          placed))
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return Path(path)

@@ -14,6 +14,8 @@ const distanceCache = new Map();
 
 const conf = () => DATA.configurations[state.conf];
 const xy = () => conf().layouts[state.layout];
+// Placed texts (langgeo place) have coordinates in the first configuration's MDS map only.
+const placed = () => (state.conf === 0 && state.layout === "MDS" ? DATA.placed || [] : []);
 const byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 
 function lang(code) {
@@ -78,14 +80,17 @@ function option(select, value, text) { el("option", { value }, select).textConte
 function size() { const r = svg.getBoundingClientRect(); return [r.width, r.height]; }
 
 function fit() {
-  const [w, h] = size(), pad = 30, xs = xy().map((p) => p[0]), ys = xy().map((p) => p[1]);
+  const all = xy().concat(placed().map((p) => p.xy));
+  const [w, h] = size(), pad = 30, xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
   const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
   const scale = Math.min((w - 2 * pad) / ((x1 - x0) || 1), (h - 2 * pad) / ((y1 - y0) || 1));
   state.view = { scale, tx: w / 2 - scale * (x0 + x1) / 2, ty: h / 2 + scale * (y0 + y1) / 2 };
 }
 
-function screen(i) {
-  const [x, y] = xy()[i], v = state.view;
+function screen(i) { return toScreen(xy()[i]); }
+
+function toScreen([x, y]) {
+  const v = state.view;
   return [v.tx + v.scale * x, v.ty - v.scale * y];  // data y points up
 }
 
@@ -109,6 +114,11 @@ function place() {
     const [x, y] = pos[+t.dataset.i];
     set(t, { x: x + 6, y: y - 5 });
   }
+  for (const e of $("placed").children) {
+    const [x, y] = toScreen(placed()[+e.dataset.p].xy);
+    if (e.tagName === "rect") set(e, { x: x - 5, y: y - 5, transform: `rotate(45 ${x} ${y})` });
+    else set(e, { x: x + 8, y: y + 4 });
+  }
   for (const l of [...$("edges").children, ...$("links").children]) {
     const a = pos[+l.dataset.a], b = pos[+l.dataset.b];
     set(l, { x1: a[0], y1: a[1], x2: b[0], y2: b[1] });
@@ -120,7 +130,12 @@ function draw() {
   const c = conf(), { groups, counts, colour, alt } = colours();
   const near = state.selected === null ? [] : neighbours(state.selected, state.k);
   const nearSet = new Set(near.map((x) => x.j));
-  for (const id of ["edges", "links", "points", "codes"]) $(id).replaceChildren();
+  for (const id of ["edges", "links", "points", "codes", "placed"]) $(id).replaceChildren();
+  placed().forEach((p, k) => {
+    el("rect", { width: 10, height: 10, "data-p": k, "data-name": p.name, class: "placed" },
+      $("placed"), true);
+    el("text", { "data-p": k }, $("placed"), true).textContent = p.name;
+  });
   if (state.mst) {
     for (const [a, b] of c.mst) {
       el("line", { "data-a": a, "data-b": b, "data-codes": c.codes[a] + "-" + c.codes[b] },
@@ -254,6 +269,17 @@ function exportCsv() {
 
 function tooltip(event) {
   const t = $("tooltip"), target = event.target;
+  if (target.tagName === "rect" && target.dataset.p !== undefined) {
+    const p = placed()[+target.dataset.p];
+    const lines = [p.name + " (placed text)", "family guess: " + p.family, "branch guess: "
+      + p.branch, "nearest: " + p.neighbours.map((x) => x[0] + " " + x[1].toFixed(5)).join(", ")];
+    t.replaceChildren(...lines.flatMap((line, k) => (k ? [el("br"), line] : [line])));
+    t.hidden = false;
+    const box = $("plot").getBoundingClientRect();
+    t.style.left = (event.clientX - box.left + 12) + "px";
+    t.style.top = (event.clientY - box.top + 12) + "px";
+    return;
+  }
   if (target.tagName !== "circle") { t.hidden = true; return; }
   const i = +target.dataset.i, c = conf(), code = c.codes[i], l = lang(code), s = state.selected;
   const lines = [code + " — " + l.name, "family: " + l.family, "branch: " + l.branch];
