@@ -8,6 +8,10 @@ and checks they are identical. The distance timings use copies of those files as
 references (the time does not depend on their content).
 
     python benchmarks/factors.py --model-dir models/gemma3-270m --languages fr ja
+    python benchmarks/factors.py --model-dir models/gemma3-270m --check data/signatures/gemma3-270m/eld
+
+``--check FOLDER`` instead compares every signature file of a signature stage's output with
+the bits rebuilt from its factor file, and prints how many are identical.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from langgeo.corpus import eld_documents
-from langgeo.distances import distances_from_files, factor_distances, factor_features
+from langgeo.distances import (distances_from_files, factor_distances, factor_features,
+                               hamming_to_files)
 from langgeo.factors import factor_table, read_factors
 from langgeo.models import load_model, load_tokenizer
-from langgeo.signatures import bits_from_factors, write_signature
+from langgeo.signatures import bits_from_factors, read_signature, write_signature
 from langgeo.placement import text_signature
 
 
@@ -46,11 +51,15 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=512)
     parser.add_argument("--references", type=int, default=59)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--check", help="a signatures folder to compare with its factors")
     args = parser.parse_args()
 
     import pyarrow.parquet as pq
 
     model = load_model(args.model_dir)
+    if args.check:
+        check(model, Path(args.check))
+        return
     tokenizer = load_tokenizer(args.model_dir)
     docs = eld_documents()
     with tempfile.TemporaryDirectory() as scratch:
@@ -86,14 +95,33 @@ def main() -> None:
             new = factor_features([read_factors(folder / f"{lang}.factors.parquet")])
             return factor_distances(new, features)
 
-        def from_bits():
-            paths = [refs / f"r{i}.parquet" for i in range(args.references)]
-            return distances_from_files(paths + [folder / f"{lang}.parquet"])[-1, :-1]
-
+        paths = [refs / f"r{i}.parquet" for i in range(args.references)]
+        new_bits = read_signature(folder / f"{lang}.parquet")
+        new_bits = {m: new_bits.bits(m) for m in new_bits.modules}
         t_factors, _ = median_time(from_factors, args.repeats)
-        t_bits, _ = median_time(from_bits, args.repeats)
-        print(f"one text against {args.references} references: from factors {t_factors:.2f} s, "
-              f"from bits {t_bits:.2f} s (medians of {args.repeats})")
+        t_bits, _ = median_time(lambda: hamming_to_files(new_bits, paths), args.repeats)
+        t_matrix, _ = median_time(
+            lambda: distances_from_files(paths + [folder / f"{lang}.parquet"]), args.repeats)
+        print(f"one text against {args.references} references (medians of {args.repeats}): "
+              f"from factors {t_factors:.2f} s, from bits {t_bits:.2f} s (hamming_to_files); "
+              f"the whole {args.references + 1}-language Hamming matrix {t_matrix:.2f} s")
+
+
+def check(model, folder: Path) -> None:
+    signatures = sorted(p for p in folder.glob("*.parquet")
+                        if ".factors." not in p.name and ".scores." not in p.name)
+    same = 0
+    for path in signatures:
+        stored = read_signature(path)
+        rebuilt = bits_from_factors(model, folder / f"{path.stem}.factors.parquet")
+        if list(rebuilt) == stored.modules and all(
+                np.array_equal(np.packbits(rebuilt[m].reshape(-1)), stored.packed[m])
+                for m in stored.modules):
+            same += 1
+        else:
+            print(f"{path.stem}: bits from factors differ from {path}")
+    print(f"{same} of {len(signatures)} signatures in {folder} identical to the bits rebuilt "
+          "from their factors")
 
 
 if __name__ == "__main__":

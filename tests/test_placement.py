@@ -1,5 +1,7 @@
 """Placing new points in a space: Gower's out-of-sample MDS, neighbours, label guesses."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,3 +75,141 @@ def test_neighbours_and_unknown_codes():
     assert table["distance"].is_monotonic_increasing and "l00" not in table["code"].tolist()
     with pytest.raises(LanggeoError, match="'xx' is not in this space"):
         s.neighbours("xx")
+
+
+LANGUAGES = ["fr", "es", "de", "ru", "ja", "it"]
+
+
+def run_stage(*argv):
+    from langgeo.cli import main
+
+    assert main(["--params", "params.yaml", *argv]) == 0
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, tiny_model_dir):
+    """A reference space on the tiny model, built by the stage commands themselves."""
+    import os
+
+    import yaml
+
+    from conftest import REPO_PARAMS
+
+    root = tmp_path_factory.mktemp("space")
+    params = yaml.safe_load(REPO_PARAMS.read_text())
+    params.update(languages=LANGUAGES, models=["tiny"],
+                  calibration={"tokens_per_language": 256, "seq_len": 64})
+    params["model_catalog"]["tiny"] = {"source": "pretrained", "id": str(tiny_model_dir)}
+    params["signatures"]["keep_scores"] = 0
+    params["distances"]["kind"] = "factors"
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    before = os.getcwd()
+    os.chdir(root)
+    try:
+        run_stage("prepare-model", "--model", "tiny")
+        run_stage("labels")
+        run_stage("calibrate", "--dataset", "eld")
+        run_stage("signatures", "--model", "tiny", "--dataset", "eld")
+        full = {kind: None for kind in ("factors", "hamming")}
+        for kind in full:
+            params["distances"]["kind"] = kind
+            (root / "params.yaml").write_text(yaml.safe_dump(params))
+            run_stage("distances")
+            from langgeo.distances import read_matrix
+
+            full[kind] = read_matrix(root / "data/distances/ensemble.parquet")
+        # The reference leaves Italian out; its calibration text is then placed.
+        params["languages"] = LANGUAGES[:-1]
+        params["distances"]["kind"] = "factors"
+        (root / "params.yaml").write_text(yaml.safe_dump(params))
+        run_stage("distances")
+        run_stage("embed")
+    finally:
+        os.chdir(before)
+    return root, params, full
+
+
+def write_text(path, documents):
+    path.write_text("\n\n".join(documents) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["factors", "hamming"])
+def test_place_a_left_out_language_reproduces_its_distances(project, kind, tmp_path, capsys):
+    import os
+
+    import yaml
+
+    from langgeo.corpus import read_shard
+
+    root, params, full = project
+    params = {**params, "distances": {"kind": kind}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    it = write_text(tmp_path / "it.txt", read_shard(root / "data/calibration/eld/it.parquet"))
+    before = os.getcwd()
+    os.chdir(root)
+    try:
+        run_stage("distances")
+        run_stage("embed")
+        run_stage("place", "--text", str(it), "--language", "it", "--k", "3", "--explorer",
+                  "--out", str(tmp_path / "out"))
+    finally:
+        os.chdir(before)
+    codes, matrix = full[kind]
+    i = codes.index("it")
+    others = [j for j in range(len(codes)) if j != i]
+    neighbours = pd.read_csv(tmp_path / "out/neighbours.csv")
+    # The same text gives the same signature, hence exactly its distances in the full space.
+    expected = sorted(others, key=lambda j: (matrix[i, j], j))[:3]
+    assert neighbours["code"].tolist() == [codes[j] for j in expected]
+    np.testing.assert_allclose(neighbours["distance"], matrix[i, expected], rtol=1e-5)
+    placement = pd.read_csv(tmp_path / "out/placement.csv")
+    assert placement.loc[0, "text"] == "it" and "mds_1" in placement
+    assert 0 < placement.loc[0, "family_confidence"] <= 1
+    page = (tmp_path / "out/explorer.html").read_text()
+    assert '"placed":[{"name":"it"' in page
+    assert "nearest:" in capsys.readouterr().out
+
+
+def test_place_refuses_bad_input(project, tmp_path, capsys):
+    import os
+
+    import yaml
+
+    from langgeo.cli import main
+
+    root, params, _ = project
+    params = {**params, "distances": {"kind": "factors"}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    short = write_text(tmp_path / "short.txt", ["un petit texte"])
+    empty = write_text(tmp_path / "empty.txt", ["   "])
+    binary = tmp_path / "blob.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    other = {**params, "calibration": {"tokens_per_language": 128, "seq_len": 64}}
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
+    from langgeo.corpus import read_shard
+
+    it = write_text(tmp_path / "it.txt", read_shard(root / "data/calibration/eld/it.parquet"))
+    before = os.getcwd()
+    os.chdir(root)
+    try:
+        cases = [(["--text", str(short)], r"text tokens, fewer than the \d+ needed"),
+                 (["--text", str(empty)], "holds no text"),
+                 (["--text", str(binary)], "not UTF-8 text"),
+                 (["--params", str(tmp_path / "other.yaml"), "--text", str(it)],
+                  "other settings .* tokens 256 \\(params/model: 128\\)")]
+        for argv, message in cases:
+            params_args = argv[:2] if argv[0] == "--params" else ["--params", "params.yaml"]
+            rest = argv[2:] if argv[0] == "--params" else argv
+            assert main([*params_args, "place", *rest, "--out", str(tmp_path / "x")]) == 2
+            assert re.search(message, capsys.readouterr().err), message
+        (root / "data/signatures/tiny/eld/fr.factors.parquet").rename(tmp_path / "fr.f")
+        try:
+            assert main(["--params", "params.yaml", "place", "--text", str(it)]) == 2
+            err = capsys.readouterr().err
+            assert "dvc pull" in err and "fr.factors.parquet" in err
+        finally:
+            (tmp_path / "fr.f").rename(root / "data/signatures/tiny/eld/fr.factors.parquet")
+    finally:
+        os.chdir(before)
+    assert not (tmp_path / "x").exists()
