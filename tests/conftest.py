@@ -84,3 +84,7 @@ def tiny_model_dir(tmp_path_factory):
     tiny_gemma3().save_pretrained(folder)
     tiny_tokenizer(texts).save_pretrained(folder)
     return folder
+
+
+#: The repository's params.yaml, the base of the scratch projects of the tests.
+REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"

@@ -359,3 +359,29 @@ def test_offline_check_catches_a_planted_request(browser, world, tmp_path):
     # Both detectors fire: the browser's network log and the page's CSP violation event.
     assert offline_problems(browser) == ["http://127.0.0.1:9/planted.png",
                                          "blocked: img-src http://127.0.0.1:9/planted.png"]
+
+
+def test_placed_texts_are_drawn_in_the_mds_map(browser, tmp_path):
+    from langgeo.placement import Space
+
+    labels, codes, d, latent = languages(20)
+    space = Space(codes[1:], labels.set_index("code"), d[1:, 1:], classical_mds(d[1:, 1:])[0])
+    placement = space.place_distances(d[[0], 1:], ["mine"], k=3)
+    path = write_explorer(tmp_path / "placed.html",
+                          {"ensemble": (space.codes, space.distances, space.latent)},
+                          labels, tsne_seed=None, placed=placement)
+    open_page(browser, path)
+    diamonds = find(browser, "#placed rect")
+    assert [r.get_attribute("data-name") for r in diamonds] == ["mine"]
+    # Drawn where Gower's formula put it: its screen position agrees with the reference
+    # points' through the same view transform.
+    x, y = placement.coords[0, :2]
+    view = browser.execute_script("const r = document.querySelector('#placed rect');"
+                                  "return [+r.getAttribute('x') + 5, +r.getAttribute('y') + 5];")
+    first = find(browser, "#points circle[data-code='%s']" % space.codes[0])[0]
+    cx, cy = float(first.get_attribute("cx")), float(first.get_attribute("cy"))
+    second = find(browser, "#points circle[data-code='%s']" % space.codes[1])[0]
+    sx = (float(second.get_attribute("cx")) - cx) / (space.latent[1, 0] - space.latent[0, 0])
+    assert view[0] == pytest.approx(cx + sx * (x - space.latent[0, 0]), abs=0.5)
+    assert view[1] == pytest.approx(cy - sx * (y - space.latent[0, 1]), abs=0.5)
+    assert offline_problems(browser) == []

@@ -63,8 +63,10 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     comparison = (project / "reports/comparison.csv").read_text().splitlines()
     assert len(comparison) == 1 + 1 + 1 + 6  # header, ours, one pair, baselines
     folder = project / "data/signatures/tiny/eld"
-    signatures = sorted(p for p in folder.glob("*.parquet") if ".scores." not in p.name)
+    signatures = sorted(p for p in folder.glob("*.parquet")
+                        if ".scores." not in p.name and ".factors." not in p.name)
     assert len(list(folder.glob("*.scores.parquet"))) == 5
+    assert len(list(folder.glob("*.factors.parquet"))) == 5
     assert [p.stem for p in signatures] == ["de", "es", "fr", "ja", "ru"]
     for figure in ("heatmap", "mst", "mds", "tsne", "spectrum", "confusion"):
         assert (project / f"reports/figures/{figure}.png").stat().st_size > 0

@@ -45,3 +45,37 @@ def test_real_model_signatures(gemma):
     assert all(fr.bits(m).sum() == fr.bits(m).size // 2 for m in fr.modules[:7])
     d = signature_distances([fr, ja])[0, 1]
     assert 0.01 < d < 0.5, d
+
+
+REFERENCE = ["fr", "it", "pt", "ca", "ru", "uk", "fi", "hu", "ta", "kn", "ml", "ja", "zh", "ar",
+             "he"]
+HELD_OUT = ["es", "et", "te"]  # Indo-European, Uralic, Dravidian
+
+
+def test_held_out_languages_land_among_their_relatives(gemma):
+    """Leave-one-out on the real model: a reference space of 15 languages from factor
+    distances; Spanish, Estonian and Telugu placed in it find their own family."""
+    from langgeo.distances import factor_distances, factor_features
+    from langgeo.embedding import classical_mds
+    from langgeo.families import language_labels
+    from langgeo.placement import Space, text_signature
+
+    model, tokenizer = gemma
+    docs = eld_documents()
+
+    def features(lang):
+        chosen = select_documents(shuffled(docs[lang], lang, 0), [tokenizer], 1024, 256, lang,
+                                  "eld")
+        return factor_features([text_signature(model, tokenizer, chosen, 1024, 256,
+                                               name=lang).factors])[0]
+
+    reference = np.stack([features(lang) for lang in REFERENCE])
+    d = factor_distances(reference)
+    labels = language_labels(REFERENCE + HELD_OUT).set_index("code")
+    space = Space(REFERENCE, labels, d, classical_mds(d)[0])
+    placed = space.place_distances(
+        factor_distances(np.stack([features(lang) for lang in HELD_OUT]), reference), HELD_OUT)
+    for lang, (_, guess) in zip(HELD_OUT, placed.guesses.iterrows()):
+        nearest = placed.neighbours[lang].iloc[0]
+        assert nearest["family"] == labels.loc[lang, "family"], (lang, placed.neighbours[lang])
+        assert guess["family"] == labels.loc[lang, "family"], (lang, guess)

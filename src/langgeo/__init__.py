@@ -13,5 +13,14 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def space(path="."):
+    """Load the language space a pipeline run left in the project folder ``path``: a
+    :class:`langgeo.placement.Space` (codes, labels, distances, latent vectors; neighbours,
+    placing new texts). See :func:`langgeo.placement.load_space`."""
+    from langgeo.placement import load_space
+
+    return load_space(path)
+
+
 class LanggeoError(Exception):
     """An error in the user's input or environment, reported as one clear message."""

@@ -62,6 +62,10 @@ class Layout:
     def explorer(self) -> Path:
         return self.root / "reports" / "explorer.html"
 
+    def placed(self) -> Path:
+        """Written by `langgeo place`, outside the DVC-owned folders."""
+        return self.root / "reports" / "place"
+
     def compare(self) -> Path:
         """Written by `langgeo compare` from MLflow, outside the DVC-owned folders."""
         return self.root / "reports" / "compare"
@@ -233,8 +237,9 @@ def _check_signatures(params, layout: Layout, scores: bool = False) -> None:
 
 def cmd_distances(params, layout: Layout, args) -> None:
     from langgeo.distances import (cosine_distances, distances_from_files, ensemble,
-                                   l2_distances, score_quantiles_from_files,
-                                   write_coverage_matrix, write_matrix)
+                                   factor_distances_from_files, l2_distances,
+                                   score_quantiles_from_files, write_coverage_matrix,
+                                   write_matrix)
     from langgeo.storage import atomic_path
 
     kind = params.distances.kind
@@ -247,6 +252,9 @@ def cmd_distances(params, layout: Layout, args) -> None:
             codes = _pair_languages(params, layout, model, dataset)
             if kind == "hamming":
                 matrix = distances_from_files([folder / f"{c}.parquet" for c in codes])
+            elif kind == "factors":
+                matrix = factor_distances_from_files([folder / f"{c}.factors.parquet"
+                                                      for c in codes])
             else:
                 quantiles = score_quantiles_from_files(
                     [folder / f"{c}.scores.parquet" for c in codes])
@@ -507,6 +515,70 @@ def cmd_preset(params, layout: Layout, args) -> None:
           f"copied to {out}; params.yaml is unchanged")
 
 
+def cmd_place(params, layout: Layout, args) -> None:
+    import pandas as pd
+
+    from langgeo.placement import load_space, read_text
+    from langgeo.storage import atomic_path
+
+    languages = args.language or ["unknown"] * len(args.text)
+    if len(languages) == 1:
+        languages *= len(args.text)
+    if len(languages) != len(args.text):
+        raise LanggeoError(f"{len(args.text)} texts but {len(languages)} --language codes; give "
+                           "one code for all or one per text")
+    names = [f"{Path(t).stem or Path(t).name}" for t in args.text]
+    if len(set(names)) != len(names):
+        names = [f"{n}-{i + 1}" for i, n in enumerate(names)]
+    texts = {name: read_text(path) for name, path in zip(names, args.text)}
+    start = time.perf_counter()
+    reference = load_space(layout.root, params)
+    placement = reference.place(texts, params, k=args.k)
+    elapsed = time.perf_counter() - start
+    guesses = placement.guesses.assign(language=languages)
+    coords = pd.DataFrame(placement.coords,
+                          columns=[f"mds_{i + 1}" for i in range(placement.coords.shape[1])])
+    table = pd.concat([guesses, coords], axis=1)
+    neighbours = pd.concat([t.assign(text=name, rank=range(1, len(t) + 1))
+                            for name, t in placement.neighbours.items()], ignore_index=True)
+    out = Path(args.out) if args.out else layout.placed()
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        table.to_csv(tmp / "placement.csv", index=False, float_format="%.6g")
+        neighbours[["text", "rank", "code", "name", "family", "branch", "distance"]].to_csv(
+            tmp / "neighbours.csv", index=False, float_format="%.6g")
+        if args.explorer:
+            from langgeo.explorer import write_explorer
+
+            write_explorer(tmp / "explorer.html",
+                           {"ensemble": (reference.codes, reference.distances, reference.latent)},
+                           reference.labels.reset_index(), tsne_seed=None,
+                           placed=placement)
+    for name, language, (_, guess) in zip(names, languages, guesses.iterrows()):
+        print(f"{name} ({language}): family {guess['family']} ({guess['family_confidence']:.0%}),"
+              f" branch {guess['branch']} ({guess['branch_confidence']:.0%}); nearest:")
+        print(placement.neighbours[name].to_string(index=False, float_format=lambda v: f"{v:.5f}"))
+        if language in reference.labels.index:
+            real = reference.labels.loc[language]
+            agree = [level for level in ("family", "branch") if guess[level] == real[level]]
+            print(f"  {language} is {real['family']} / {real['branch']}: the guess matches "
+                  f"{' and '.join(agree) if agree else 'neither'}")
+    print(f"placed {len(texts)} text(s) among {len(reference.codes)} languages "
+          f"({params.distances.kind} distances, {len(reference.pairs)} (model, dataset) pairs) "
+          f"in {elapsed:.1f} s -> {out}")
+
+
+def _place_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--text", nargs="+", required=True,
+                   help="text file(s) or folder(s) of .txt files, one language each")
+    p.add_argument("--language", nargs="+",
+                   help="ISO 639-1 code of each text (or one for all), or 'unknown' (default)")
+    p.add_argument("--k", type=int, default=5, help="neighbours to list (default: %(default)s)")
+    p.add_argument("--explorer", action="store_true",
+                   help="also write explorer.html with the placed texts marked")
+    p.add_argument("--out", help="output folder (default: reports/place)")
+
+
 COMMANDS = {
     "prepare-model": (cmd_prepare_model, ["model"]),
     "calibrate": (cmd_calibrate, ["dataset"]),
@@ -521,6 +593,7 @@ COMMANDS = {
     "summary": (cmd_summary, []),
     "compare": (cmd_compare, []),
     "preset": (cmd_preset, ["name"]),
+    "place": (cmd_place, _place_arguments),
 }
 
 
@@ -535,6 +608,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, options) in COMMANDS.items():
         p = sub.add_parser(name)
+        if callable(options):
+            options(p)
+            continue
         for option in options:
             p.add_argument(f"--{option}", required=True)
     args = parser.parse_args(argv)

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ import pyarrow.parquet as pq
 from langgeo import LanggeoError, usable_cores
 from langgeo.signatures import METADATA_KEY, SCHEMA, Signature
 from langgeo.storage import check_parquet_files, write_parquet
+
+if TYPE_CHECKING:
+    from langgeo.factors import Factors
 
 # 1023 words per block: the 64-bit popcounts of a row then sum to at most 64 · 1023 < 2**16,
 # so the per-pair sum can run in uint16, several times faster than widening to int64. 8 KiB
@@ -542,3 +546,85 @@ def score_quantiles_from_files(paths: Sequence[str | os.PathLike[str]]) -> np.nd
     if not rows:
         raise LanggeoError("no score samples given")
     return np.stack(rows)
+
+
+#: Floor of a column factor relative to the largest of its Hessian, before the log: a dead
+#: input feature (factor 0) then sits far below every live one, as its weights sit at the
+#: bottom of the ranking, without an infinite log.
+FACTOR_FLOOR = 1e-6
+
+
+def factor_features(factors: Sequence[Factors]) -> np.ndarray:
+    """Log column factors centred per Hessian, one row per language.
+
+    Returns ``(n_languages, n_factors)`` float64: for each Hessian, ``log(max(c, floor))`` minus
+    its mean over that Hessian's columns, Hessians in file order. Scaling a Hessian's factors
+    by a constant leaves every per-matrix median bit unchanged, and centring removes exactly
+    that scale. All inputs must come from the same model weights and score formula.
+    """
+    if not factors:
+        raise LanggeoError("no factor files given")
+    first = factors[0].metadata
+    rows = []
+    for f in factors:
+        m = f.metadata
+        for key in ("model_identity", "score"):
+            if m.get(key) != first.get(key):
+                raise LanggeoError(f"factors of {m.get('language')!r} have {key} {m.get(key)!r}, "
+                                   f"those of {first.get('language')!r} {first.get(key)!r}; "
+                                   "compare factors of one model and score formula only")
+        if list(f.factors) != list(factors[0].factors):
+            raise LanggeoError(f"factors of {m.get('language')!r} hold other Hessians than those "
+                               f"of {first.get('language')!r}")
+        parts = []
+        for c in f.factors.values():
+            c = c.astype(np.float64)
+            logs = np.log(np.maximum(c, FACTOR_FLOOR * max(float(c.max()), 1e-300)))
+            parts.append(logs - logs.mean())
+        rows.append(np.concatenate(parts))
+    return np.stack(rows)
+
+
+def factor_distances(features: np.ndarray, others: np.ndarray | None = None) -> np.ndarray:
+    """Mean squared difference of :func:`factor_features` rows: ``(n, n)`` between the rows of
+    ``features``, or ``(n, m)`` against the rows of ``others``.
+
+    A squared Euclidean distance (divided by the number of factors), so, like the normalized
+    Hamming distance, its square root embeds exactly by classical MDS.
+    """
+    a = np.asarray(features, dtype=np.float64)
+    b = a if others is None else np.asarray(others, dtype=np.float64)
+    d = ((a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T) / a.shape[1]
+    d = np.maximum(d, 0.0)  # rounding of the expanded square
+    if others is None:
+        d = (d + d.T) / 2
+        np.fill_diagonal(d, 0.0)
+    return d
+
+
+def factor_distances_from_files(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
+    """``(n, n)`` :func:`factor_distances` between the languages of factor files."""
+    from langgeo.factors import read_factors
+
+    return factor_distances(factor_features([read_factors(p) for p in paths]))
+
+
+def hamming_to_files(bits: Mapping[str, np.ndarray],
+                     paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
+    """Normalized Hamming distances ``(len(paths),)`` from one signature (module -> bool mask,
+    e.g. a placed text's) to the signature files ``paths``, which must hold the same modules
+    and shapes. One file is read at a time."""
+    from langgeo.signatures import read_signature
+
+    packed = {m: np.packbits(np.asarray(b).reshape(-1)) for m, b in bits.items()}
+    n_bits = sum(int(np.asarray(b).size) for b in bits.values())
+    out = np.empty(len(paths))
+    for i, path in enumerate(paths):
+        other = read_signature(path)
+        if other.modules != list(bits) or any(other.shapes[m] != np.shape(bits[m])
+                                              for m in bits):
+            raise LanggeoError(f"signature {path} holds other weight matrices than the text's; "
+                               "compute both with the same model")
+        out[i] = sum(int(np.bitwise_count(np.bitwise_xor(packed[m], other.packed[m])).sum())
+                     for m in bits) / n_bits
+    return out

@@ -44,3 +44,34 @@ def classical_mds(distances: np.ndarray, n_components: int | None = None,
     signs = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(k)])
     coords = vectors * signs * np.sqrt(eigenvalues[:k])
     return coords, eigenvalues
+
+
+def add_points(coords: np.ndarray, distances: np.ndarray, transform: str = "sqrt") -> np.ndarray:
+    """Out-of-sample classical MDS (Gower, 1968): coordinates of new points in an existing
+    embedding, the reference coordinates unchanged.
+
+    Parameters
+    ----------
+    coords : (n, k) reference coordinates from :func:`classical_mds` (centred columns).
+    distances : (m, n) distances of each new point to the n references, of the kind that
+        was embedded, before ``transform``.
+    transform : the transform :func:`classical_mds` used (``sqrt`` or ``none``).
+
+    Returns
+    -------
+    (m, k) array: for each new point ``y = ½ Λ⁻¹ Xᵀ (b − δ²)``, with ``X`` the reference
+    coordinates, ``Λ = XᵀX`` (diagonal: the kept eigenvalues), ``b`` the references' squared
+    norms and ``δ²`` the new point's squared embedded distances. A point that the references
+    describe exactly (its distances those of a point in their span) lands exactly there.
+    """
+    x = np.asarray(coords, dtype=np.float64)
+    d = np.atleast_2d(np.asarray(distances, dtype=np.float64))
+    if x.ndim != 2 or d.shape[1] != x.shape[0]:
+        raise LanggeoError(f"distances of shape {d.shape} do not match {x.shape[0]} reference "
+                           "points")
+    if not np.isfinite(d).all() or (d < 0).any():
+        raise LanggeoError("distances to reference points must be finite and non-negative")
+    delta2 = d if transform == "sqrt" else d**2
+    eigenvalues = (x**2).sum(axis=0)
+    b = (x**2).sum(axis=1)
+    return 0.5 * (b[None, :] - delta2) @ x / eigenvalues[None, :]

@@ -1,6 +1,7 @@
 """An interactive explorer of the language space as ONE self-contained HTML file.
 
-Everything (data, style, a small hand-written script drawing SVG) is inline, and a strict
+The page, its styles and its script are files in ``langgeo/assets`` (explorer.html, .css,
+.js), inlined with the data when a page is written; a strict
 Content-Security-Policy forbids the page from fetching anything, so the file opens offline,
 from disk or as an MLflow artifact, and never contacts another host.
 
@@ -17,8 +18,10 @@ import base64
 import html
 import json
 import re
+from importlib import resources
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,9 +71,21 @@ def _configuration(name: str, config: Configuration, clusters: Sequence | None,
             "clusters": None if clusters is None else [str(c) for c in clusters]}
 
 
+def _placed(placement: Any) -> list[dict]:
+    # Drawn in the first configuration's MDS map, whose coordinates they share.
+    return [{"name": name, "xy": _rounded(placement.coords[[i]])[0],
+             "family": str(placement.guesses.iloc[i]["family"]),
+             "branch": str(placement.guesses.iloc[i]["branch"]),
+             "neighbours": [[str(c), float(d)] for c, d in
+                            zip(placement.neighbours[name]["code"],
+                                placement.neighbours[name]["distance"])]}
+            for i, name in enumerate(placement.names)]
+
+
 def explorer_payload(configurations: Mapping[str, Configuration], labels: pd.DataFrame,
                      clusters: Mapping[str, Sequence] | None = None,
-                     tsne_seed: int | None = 0, title: str = "langgeo explorer") -> dict:
+                     tsne_seed: int | None = 0, title: str = "langgeo explorer",
+                     placed: Any = None) -> dict:
     """The data embedded in the page (JSON-serializable). See :func:`write_explorer`."""
     if not configurations:
         raise LanggeoError("the explorer needs at least one configuration (name -> (codes, "
@@ -84,24 +99,35 @@ def explorer_payload(configurations: Mapping[str, Configuration], labels: pd.Dat
              for name, config in configurations.items()]
     codes = sorted({c for conf in confs for c in conf["codes"]})
     columns = [label_column(labels, codes, col) for col in ("name", "family", "branch")]
-    return {"title": title,
-            "languages": {c: list(row) for c, row in zip(codes, zip(*columns), strict=True)},
-            "configurations": confs}
+    payload = {"title": title,
+               "languages": {c: list(row) for c, row in zip(codes, zip(*columns), strict=True)},
+               "configurations": confs}
+    if placed is not None:
+        payload["placed"] = _placed(placed)
+    return payload
+
+
+def _asset(name: str) -> str:
+    """The text of one of the page's files in ``langgeo/assets`` (read when a page is written,
+    so the script and styles are ordinary files that tools can lint and test)."""
+    return (resources.files("langgeo") / "assets" / name).read_text(encoding="utf-8")
 
 
 def explorer_html(payload: dict) -> str:
     """The whole page for a payload from :func:`explorer_payload`."""
     # "<" escaped as \\u003c so no name can close the data <script> element early.
     data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).replace("<", "\\u003c")
-    parts = {"TITLE": html.escape(payload["title"]), "CSP": CSP, "CSS": _CSS, "DATA": data,
-             "JS": _JS}
+    parts = {"TITLE": html.escape(payload["title"]), "CSP": CSP, "CSS": _asset("explorer.css"),
+             "DATA": data, "JS": _asset("explorer.js")}
     # One pass, so a "%JS%" inside a language name stays text.
-    return re.sub(r"%(TITLE|CSP|CSS|DATA|JS)%", lambda m: parts[m.group(1)], _PAGE)
+    return re.sub(r"%(TITLE|CSP|CSS|DATA|JS)%", lambda m: parts[m.group(1)],
+                  _asset("explorer.html"))
 
 
 def write_explorer(path: str | Path, configurations: Mapping[str, Configuration],
                    labels: pd.DataFrame, clusters: Mapping[str, Sequence] | None = None,
-                   tsne_seed: int | None = 0, title: str = "langgeo explorer") -> Path:
+                   tsne_seed: int | None = 0, title: str = "langgeo explorer",
+                   placed: Any = None) -> Path:
     """Write the explorer page atomically and return its path.
 
     Parameters
@@ -113,479 +139,11 @@ def write_explorer(path: str | Path, configurations: Mapping[str, Configuration]
     clusters : optional name -> one cluster id per language of that configuration.
     tsne_seed : seed of a t-SNE layout added to each configuration (a few seconds per 150
         languages); ``None`` offers the MDS layout only.
+    placed : optional :class:`langgeo.placement.Placement` of new texts, drawn as diamonds in the
+        first configuration's MDS map (its coordinates are in that map's frame).
     """
-    page = explorer_html(explorer_payload(configurations, labels, clusters, tsne_seed, title))
+    page = explorer_html(explorer_payload(configurations, labels, clusters, tsne_seed, title,
+                                          placed))
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return Path(path)
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="%CSP%">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>%TITLE%</title>
-<style>%CSS%</style>
-</head>
-<body>
-<header>
-  <strong id="title">%TITLE%</strong>
-  <label>configuration <select id="configuration"></select></label>
-  <label>layout <select id="layout"></select></label>
-  <label>colour by <select id="colour-by"></select></label>
-  <label>find <input id="search" list="language-list" placeholder="code or name"
-    autocomplete="off" spellcheck="false"></label>
-  <datalist id="language-list"></datalist>
-  <label>neighbours <input id="k" type="number" min="1" value="10"></label>
-  <label><input id="mst" type="checkbox"> MST edges</label>
-  <label><input id="show-codes" type="checkbox" checked> codes</label>
-  <button id="reset" type="button">reset view</button>
-  <button id="export" type="button">export CSV</button>
-  <a id="download" hidden></a>
-</header>
-<main>
-  <div id="plot"><svg id="svg" role="img" aria-label="map of languages">
-    <g id="edges"></g><g id="links"></g><g id="points"></g><g id="codes"></g></svg>
-    <div id="tooltip" hidden></div>
-    <div id="hint">wheel: zoom · drag: pan · click: neighbours · double-click: reset</div>
-  </div>
-  <aside>
-    <p id="status"></p>
-    <section id="neighbour-panel" hidden>
-      <h2 id="neighbour-title"></h2>
-      <table id="neighbours"><thead><tr><th>#</th><th>code</th><th>name</th><th>family</th>
-        <th>distance</th></tr></thead><tbody></tbody></table>
-    </section>
-    <h2 id="legend-title"></h2>
-    <ul id="legend"></ul>
-  </aside>
-</main>
-<script type="application/json" id="langgeo-data">%DATA%</script>
-<script>%JS%</script>
-</body>
-</html>
-"""
-
-_CSS = """
-* { box-sizing: border-box; }
-html, body { margin: 0; height: 100%; font: 13px system-ui, sans-serif; color: #222; }
-body { display: flex; flex-direction: column; }
-header { display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: center; padding: 6px 10px;
-  border-bottom: 1px solid #ccc; background: #f6f6f6; }
-header label { white-space: nowrap; }
-#k { width: 4em; }
-#search { width: 12em; }
-main { flex: 1; display: flex; min-height: 0; }
-#plot { flex: 1; position: relative; min-width: 0; }
-#svg { width: 100%; height: 100%; display: block; cursor: grab; user-select: none; }
-#svg.dragging { cursor: grabbing; }
-#points circle { stroke: #333; stroke-width: 0.6; cursor: pointer; }
-#points circle.dim { opacity: 0.25; }
-#points circle.alt { stroke: #000; stroke-width: 1.8; stroke-dasharray: 2 1.5; }
-#points circle.neighbour { stroke: #000; stroke-width: 1.8; }
-#points circle.selected { stroke: #000; stroke-width: 3; }
-#codes text { font-size: 10px; pointer-events: none; fill: #222; }
-#codes text.dim { opacity: 0.3; }
-#codes text.selected { font-weight: bold; font-size: 12px; }
-#edges line { stroke: #888; stroke-width: 1.2; }
-#links line { stroke: #000; stroke-width: 1; stroke-dasharray: 3 3; }
-#tooltip { position: absolute; pointer-events: none; background: #fff; border: 1px solid #999;
-  padding: 4px 6px; border-radius: 3px; box-shadow: 1px 1px 4px rgba(0,0,0,.2);
-  white-space: nowrap; }
-#hint { position: absolute; left: 8px; bottom: 4px; color: #888; font-size: 11px; }
-aside { width: 380px; overflow-y: auto; border-left: 1px solid #ccc; padding: 6px 10px; }
-aside h2 { font-size: 13px; margin: 10px 0 4px; }
-#status { color: #555; margin: 2px 0; }
-#status.error { color: #b00; }
-table { border-collapse: collapse; width: 100%; }
-td, th { text-align: left; padding: 1px 4px; }
-tbody tr { cursor: pointer; }
-tbody tr:hover { background: #eef; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.clip { max-width: 110px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-#legend { list-style: none; padding: 0; margin: 0; }
-#legend li { cursor: pointer; padding: 1px 2px; }
-#legend li.off { opacity: 0.35; }
-#legend .swatch { display: inline-block; width: 11px; height: 11px; border: 1px solid #333;
-  border-radius: 50%; margin-right: 6px; vertical-align: -1px; }
-#legend .swatch.alt { border: 2px dotted #000; }
-"""
-
-_JS = r"""
-"use strict";
-(function () {
-const DATA = JSON.parse(document.getElementById("langgeo-data").textContent);
-const NS = "http://www.w3.org/2000/svg";  // an XML namespace name, never fetched
-// tab20, strong colours first (as in the PNG figures).
-const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-  "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",
-  "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"];
-const $ = (id) => document.getElementById(id);
-const svg = $("svg");
-const state = { conf: 0, layout: "MDS", colourBy: "family", selected: null, k: 10,
-  mst: false, codes: true, hidden: new Set(), view: null };
-const distanceCache = new Map();
-
-const conf = () => DATA.configurations[state.conf];
-const xy = () => conf().layouts[state.layout];
-const byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
-
-function lang(code) {
-  const [name, family, branch] = DATA.languages[code];
-  return { name, family, branch };
-}
-
-function distances(c) {
-  // Upper triangle of float64 (little-endian), row-major, decoded once per configuration.
-  if (!distanceCache.has(c.name)) {
-    const raw = atob(c.distances), view = new DataView(new ArrayBuffer(raw.length));
-    for (let i = 0; i < raw.length; i++) view.setUint8(i, raw.charCodeAt(i));
-    const n = c.codes.length, d = new Float64Array(n * n);
-    let p = 0;
-    for (let i = 0; i < n; i++) {
-      for (let j = i + 1; j < n; j++) {
-        const v = view.getFloat64(8 * p++, true);
-        d[i * n + j] = v;
-        d[j * n + i] = v;
-      }
-    }
-    distanceCache.set(c.name, d);
-  }
-  return distanceCache.get(c.name);
-}
-
-function neighbours(i, k) {
-  // Nearest first; ties by position, as numpy's stable argsort orders them.
-  const c = conf(), n = c.codes.length, d = distances(c);
-  const idx = [];
-  for (let j = 0; j < n; j++) if (j !== i) idx.push(j);
-  idx.sort((a, b) => d[i * n + a] - d[i * n + b] || a - b);
-  return idx.slice(0, k).map((j) => ({ j, distance: d[i * n + j] }));
-}
-
-function groupOf(i) {
-  const c = conf();
-  if (state.colourBy === "cluster") return "cluster " + c.clusters[i];
-  return lang(c.codes[i])[state.colourBy];
-}
-
-function colours() {
-  // Largest groups first, then by name: the same order as the PNG legends. Past 20 groups
-  // colours repeat; those groups get a dotted outline to tell them apart.
-  const counts = new Map();
-  conf().codes.forEach((_, i) => counts.set(groupOf(i), (counts.get(groupOf(i)) || 0) + 1));
-  const groups = [...counts.keys()].sort((a, b) => counts.get(b) - counts.get(a) || byText(a, b));
-  const colour = new Map(groups.map((g, i) => [g, PALETTE[i % PALETTE.length]]));
-  const alt = new Set(groups.filter((_, i) => Math.floor(i / PALETTE.length) % 2 === 1));
-  return { groups, counts, colour, alt };
-}
-
-function el(tag, attrs, parent, ns) {
-  const e = ns ? document.createElementNS(NS, tag) : document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) e.setAttribute(key, value);
-  if (parent) parent.appendChild(e);
-  return e;
-}
-
-function option(select, value, text) { el("option", { value }, select).textContent = text; }
-
-function size() { const r = svg.getBoundingClientRect(); return [r.width, r.height]; }
-
-function fit() {
-  const [w, h] = size(), pad = 30, xs = xy().map((p) => p[0]), ys = xy().map((p) => p[1]);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
-  const scale = Math.min((w - 2 * pad) / ((x1 - x0) || 1), (h - 2 * pad) / ((y1 - y0) || 1));
-  state.view = { scale, tx: w / 2 - scale * (x0 + x1) / 2, ty: h / 2 + scale * (y0 + y1) / 2 };
-}
-
-function screen(i) {
-  const [x, y] = xy()[i], v = state.view;
-  return [v.tx + v.scale * x, v.ty - v.scale * y];  // data y points up
-}
-
-let pending = false;
-function schedulePlace() {
-  if (!pending) {
-    pending = true;
-    requestAnimationFrame(() => { pending = false; place(); });
-  }
-}
-
-function place() {
-  // Moves the existing elements (zoom and pan): sizes stay constant on screen.
-  const pos = conf().codes.map((_, i) => screen(i));
-  const set = (e, attrs) => { for (const k in attrs) e.setAttribute(k, attrs[k]); };
-  for (const c of $("points").children) {
-    const [x, y] = pos[+c.dataset.i];
-    set(c, { cx: x, cy: y });
-  }
-  for (const t of $("codes").children) {
-    const [x, y] = pos[+t.dataset.i];
-    set(t, { x: x + 6, y: y - 5 });
-  }
-  for (const l of [...$("edges").children, ...$("links").children]) {
-    const a = pos[+l.dataset.a], b = pos[+l.dataset.b];
-    set(l, { x1: a[0], y1: a[1], x2: b[0], y2: b[1] });
-  }
-}
-
-function draw() {
-  // Rebuilds every element: on a change of configuration, layout, colour or selection.
-  const c = conf(), { groups, counts, colour, alt } = colours();
-  const near = state.selected === null ? [] : neighbours(state.selected, state.k);
-  const nearSet = new Set(near.map((x) => x.j));
-  for (const id of ["edges", "links", "points", "codes"]) $(id).replaceChildren();
-  if (state.mst) {
-    for (const [a, b] of c.mst) {
-      el("line", { "data-a": a, "data-b": b, "data-codes": c.codes[a] + "-" + c.codes[b] },
-        $("edges"), true);
-    }
-  }
-  for (const x of near) el("line", { "data-a": state.selected, "data-b": x.j }, $("links"), true);
-  // The selection and its neighbours are drawn last, on top.
-  const rank = (i) => (i === state.selected ? 2 : nearSet.has(i) ? 1 : 0);
-  const order = c.codes.map((_, i) => i).sort((a, b) => rank(a) - rank(b));
-  for (const i of order) {
-    const g = groupOf(i);
-    const role = ["", "neighbour", "selected"][rank(i)]
-      || (state.hidden.has(g) || state.selected !== null ? "dim" : "");
-    el("circle", { r: [4.5, 6, 8][rank(i)], fill: colour.get(g), "data-i": i,
-      "data-code": c.codes[i], class: (role + (alt.has(g) ? " alt" : "")).trim() },
-    $("points"), true);
-    if (state.codes || rank(i) > 0) {
-      el("text", { "data-i": i, class: role }, $("codes"), true).textContent = c.codes[i];
-    }
-  }
-  place();
-  $("legend").replaceChildren();
-  $("legend-title").textContent = state.colourBy + " (click: show one group, then add or remove)";
-  for (const g of groups) {
-    const li = el("li", { "data-group": g, class: state.hidden.has(g) ? "off" : "" }, $("legend"));
-    const swatch = alt.has(g) ? "swatch alt" : "swatch";
-    el("span", { class: swatch, style: "background:" + colour.get(g) }, li);
-    li.appendChild(document.createTextNode(g + " (" + counts.get(g) + ")"));
-  }
-  drawNeighbours(near);
-  $("status").className = "";
-  $("status").textContent = c.codes.length + " languages · " + c.name + " · " + state.layout;
-}
-
-function drawNeighbours(near) {
-  const body = $("neighbours").tBodies[0];
-  body.replaceChildren();
-  $("neighbour-panel").hidden = state.selected === null;
-  if (state.selected === null) return;
-  const c = conf(), code = c.codes[state.selected];
-  $("neighbour-title").textContent =
-    "Nearest to " + lang(code).name + " (" + code + ") in " + c.name;
-  near.forEach((x, rank) => {
-    const other = c.codes[x.j], l = lang(other);
-    const tr = el("tr", { "data-code": other, "data-distance": String(x.distance) }, body);
-    const cells = [[rank + 1, "num"], [other, ""], [l.name, "clip"], [l.family, "clip"],
-      [x.distance.toFixed(5), "num"]];
-    for (const [text, cls] of cells) el("td", { class: cls, title: text }, tr).textContent = text;
-  });
-}
-
-function select(i) { state.selected = i; draw(); }
-
-function resolve(query) {
-  // Exact code, exact name, "code — name" from the list, then prefixes, then substrings.
-  const q = query.trim().toLowerCase(), c = conf();
-  if (!q) return null;
-  const rows = c.codes.map((code, i) => [i, code.toLowerCase(), lang(code).name.toLowerCase()])
-    .sort((a, b) => byText(a[2], b[2]));
-  const tests = [(r) => r[1] === q, (r) => r[2] === q, (r) => q === r[1] + " — " + r[2],
-    (r) => r[1].startsWith(q) || r[2].startsWith(q), (r) => r[2].includes(q)];
-  for (const test of tests) {
-    const hit = rows.find(test);
-    if (hit) return hit[0];
-  }
-  return -1;
-}
-
-function search(final) {
-  const text = $("search").value.trim(), i = resolve(text);
-  if (i === null) return;
-  if (i === -1) {
-    if (final) {
-      $("status").className = "error";
-      $("status").textContent = "no language matches \"" + text + "\" in " + conf().name;
-    }
-    return;
-  }
-  // While typing, jump only on an exact code or name; Enter takes the best match.
-  const q = text.toLowerCase(), code = conf().codes[i];
-  const exact = q === code.toLowerCase() || q === lang(code).name.toLowerCase();
-  if (final || exact || q.includes(" — ")) select(i);
-}
-
-function fillControls() {
-  DATA.configurations.forEach((c, i) => option($("configuration"), i, c.name));
-  fillConfigurationControls();
-}
-
-function fillConfigurationControls() {
-  const c = conf();
-  for (const id of ["layout", "colour-by", "language-list"]) $(id).replaceChildren();
-  for (const name of Object.keys(c.layouts)) option($("layout"), name, name);
-  if (!(state.layout in c.layouts)) state.layout = "MDS";
-  $("layout").value = state.layout;
-  for (const by of ["family", "branch"].concat(c.clusters ? ["cluster"] : [])) {
-    option($("colour-by"), by, by);
-  }
-  if (state.colourBy === "cluster" && !c.clusters) state.colourBy = "family";
-  $("colour-by").value = state.colourBy;
-  for (const code of c.codes) {
-    el("option", { value: code + " — " + lang(code).name }, $("language-list"));
-  }
-  $("k").max = c.codes.length - 1;
-}
-
-function csv() {
-  const c = conf(), n = c.codes.length, { colour } = colours(), [w, h] = size();
-  const d = state.selected === null ? null : distances(c);
-  const quote = (v) => (/[",\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : v);
-  const rows = [["configuration", "layout", "code", "name", "family", "branch", "cluster",
-    "x", "y", "colour_group", "colour", "in_view", "selected", "distance_to_selected"]];
-  c.codes.forEach((code, i) => {
-    const l = lang(code), [x, y] = xy()[i], [sx, sy] = screen(i);
-    rows.push([c.name, state.layout, code, l.name, l.family, l.branch,
-      c.clusters ? c.clusters[i] : "", x, y, groupOf(i), colour.get(groupOf(i)),
-      sx >= 0 && sx <= w && sy >= 0 && sy <= h, i === state.selected,
-      d ? d[state.selected * n + i] : ""]);
-  });
-  return rows.map((r) => r.map(quote).join(",")).join("\n") + "\n";
-}
-
-function exportCsv() {
-  const a = $("download"), url = URL.createObjectURL(new Blob([csv()], { type: "text/csv" }));
-  a.href = url;
-  a.download = "langgeo-" + conf().name.replace(/[^\w.-]+/g, "_") + "-" + state.layout + ".csv";
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 60000);
-}
-
-function tooltip(event) {
-  const t = $("tooltip"), target = event.target;
-  if (target.tagName !== "circle") { t.hidden = true; return; }
-  const i = +target.dataset.i, c = conf(), code = c.codes[i], l = lang(code), s = state.selected;
-  const lines = [code + " — " + l.name, "family: " + l.family, "branch: " + l.branch];
-  if (c.clusters) lines.push("cluster: " + c.clusters[i]);
-  if (s !== null && s !== i) {
-    const d = distances(c)[s * c.codes.length + i];
-    lines.push("distance to " + c.codes[s] + ": " + d.toFixed(5));
-  }
-  t.replaceChildren(...lines.flatMap((line, k) => (k ? [el("br"), line] : [line])));
-  t.hidden = false;
-  const box = $("plot").getBoundingClientRect();
-  t.style.left = (event.clientX - box.left + 12) + "px";
-  t.style.top = (event.clientY - box.top + 12) + "px";
-}
-
-function wireControls() {
-  $("configuration").addEventListener("change", (e) => {
-    const code = state.selected === null ? null : conf().codes[state.selected];
-    state.conf = +e.target.value;
-    const i = code === null ? -1 : conf().codes.indexOf(code);
-    state.selected = i < 0 ? null : i;
-    state.hidden.clear();
-    fillConfigurationControls();
-    fit();
-    draw();
-  });
-  $("layout").addEventListener("change", (e) => { state.layout = e.target.value; fit(); draw(); });
-  $("colour-by").addEventListener("change", (e) => {
-    state.colourBy = e.target.value;
-    state.hidden.clear();
-    draw();
-  });
-  $("search").addEventListener("input", () => search(false));
-  $("search").addEventListener("change", () => search(true));
-  $("search").addEventListener("keydown", (e) => { if (e.key === "Enter") search(true); });
-  // While typing, any whole number in range applies; leaving the field clamps what is left.
-  $("k").addEventListener("input", (e) => {
-    const k = +e.target.value;
-    if (Number.isInteger(k) && k >= 1 && k < conf().codes.length && k !== state.k) {
-      state.k = k;
-      draw();
-    }
-  });
-  $("k").addEventListener("change", (e) => {
-    state.k = Math.max(1, Math.min(conf().codes.length - 1, Math.round(+e.target.value) || 10));
-    e.target.value = state.k;
-    draw();
-  });
-  $("mst").addEventListener("change", (e) => { state.mst = e.target.checked; draw(); });
-  $("show-codes").addEventListener("change", (e) => { state.codes = e.target.checked; draw(); });
-  $("reset").addEventListener("click", () => { fit(); place(); });
-  $("export").addEventListener("click", exportCsv);
-  $("neighbours").addEventListener("click", (e) => {
-    const tr = e.target.closest("tr[data-code]");
-    if (tr) select(conf().codes.indexOf(tr.dataset.code));
-  });
-  $("legend").addEventListener("click", (e) => {
-    const li = e.target.closest("li[data-group]");
-    if (!li) return;
-    const g = li.dataset.group, all = colours().groups;
-    // The first click shows that group alone; later clicks toggle groups in and out.
-    if (state.hidden.size === 0) all.forEach((x) => { if (x !== g) state.hidden.add(x); });
-    else if (state.hidden.has(g)) state.hidden.delete(g);
-    else state.hidden.add(g);
-    if (state.hidden.size === all.length) state.hidden.clear();
-    draw();
-  });
-}
-
-function wirePlot() {
-  svg.addEventListener("mousemove", tooltip);
-  svg.addEventListener("mouseleave", () => { $("tooltip").hidden = true; });
-  svg.addEventListener("wheel", (e) => {
-    e.preventDefault();
-    const box = svg.getBoundingClientRect(), mx = e.clientX - box.left, my = e.clientY - box.top;
-    const f = Math.exp(-e.deltaY * 0.0015), v = state.view;  // zoom about the cursor
-    v.tx = mx - (mx - v.tx) * f;
-    v.ty = my - (my - v.ty) * f;
-    v.scale *= f;
-    schedulePlace();
-  }, { passive: false });
-  let drag = null;
-  svg.addEventListener("pointerdown", (e) => {
-    drag = { x: e.clientX, y: e.clientY, tx: state.view.tx, ty: state.view.ty, moved: false,
-      target: e.target };
-    svg.setPointerCapture(e.pointerId);
-  });
-  svg.addEventListener("pointermove", (e) => {
-    if (!drag) return;
-    const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
-    if (!drag.moved && Math.hypot(dx, dy) < 3) return;
-    drag.moved = true;
-    svg.classList.add("dragging");
-    state.view.tx = drag.tx + dx;
-    state.view.ty = drag.ty + dy;
-    schedulePlace();
-  });
-  svg.addEventListener("pointerup", () => {
-    // A press that did not move is a click: on a point it selects, elsewhere it clears.
-    if (drag && !drag.moved) {
-      select(drag.target.tagName === "circle" ? +drag.target.dataset.i : null);
-    }
-    drag = null;
-    svg.classList.remove("dragging");
-  });
-  svg.addEventListener("dblclick", () => { fit(); place(); });
-  window.addEventListener("resize", () => { fit(); place(); });
-}
-
-fillControls();
-wireControls();
-wirePlot();
-fit();
-draw();
-document.body.dataset.ready = "true";
-performance.mark("langgeo-ready");
-})();
-"""

@@ -131,15 +131,25 @@ def importance(weight: torch.Tensor, factors: torch.Tensor, score: str) -> torch
     return f * factors.to(w.device)[None, :]
 
 
+def layer_factors(model: torch.nn.Module, hessians: Hessians, score: str,
+                  damping: float) -> dict[str, torch.Tensor]:
+    """Column factors ``(in,)`` of every Hessian, by the name of the layer that leads it, in
+    forward order. Computed once per (score, damping) and cached on ``hessians``."""
+    key = (score, float(damping))
+    if key not in hessians.factors:
+        factors: dict[str, torch.Tensor] = {}
+        for name in block_linears(model):
+            leader = hessians.leader_of[name]
+            if leader not in factors:
+                factors[leader] = column_factors(hessians.hessian[leader], score, damping,
+                                                 hessians.n_tokens, leader)
+        hessians.factors[key] = factors
+    return hessians.factors[key]
+
+
 def layer_scores(model: torch.nn.Module, hessians: Hessians, score: str,
                  damping: float) -> dict[str, torch.Tensor]:
     """Importance scores of every block linear layer, by name, in forward order."""
-    factors: dict[str, torch.Tensor] = {}
-    out = {}
-    for name, linear in block_linears(model).items():
-        leader = hessians.leader_of[name]
-        if leader not in factors:
-            factors[leader] = column_factors(hessians.hessian[leader], score, damping,
-                                             hessians.n_tokens, leader)
-        out[name] = importance(linear_weight(linear), factors[leader], score)
-    return out
+    factors = layer_factors(model, hessians, score, damping)
+    return {name: importance(linear_weight(linear), factors[hessians.leader_of[name]], score)
+            for name, linear in block_linears(model).items()}

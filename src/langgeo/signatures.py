@@ -90,6 +90,52 @@ def binarize(scores: Mapping[str, Any], binarization: str) -> dict[str, np.ndarr
     raise LanggeoError(f"unknown binarization {binarization!r}")
 
 
+def bits_from_factors(model_or_weights: Any, factors: Any,
+                      binarization: str | None = None,
+                      check_identity: bool = True) -> dict[str, np.ndarray]:
+    """A signature's bits rebuilt from its column factors and the model's weights, exactly
+    as the signature stage computed them (same scores, median rule and tie-breaking).
+
+    Parameters
+    ----------
+    model_or_weights : the transformers model, or a mapping module name -> weight
+        ``(out, in)`` (numpy or torch) of every block linear layer.
+    factors : a :class:`langgeo.factors.Factors` (``read_factors``) or a path to a factor file.
+    binarization : ``per_matrix`` or ``global``; default: the one in the file's metadata.
+    check_identity : refuse weights whose :func:`langgeo.factors.model_identity` differs from
+        the one the factors were computed with (they would give other bits).
+
+    Returns
+    -------
+    Module name -> bool mask of the weight's shape ``(out, in)``, in forward order.
+    """
+    import torch
+
+    from langgeo.factors import Factors, _weights, model_identity, read_factors
+    from langgeo.importance import importance
+
+    if not isinstance(factors, Factors):
+        factors = read_factors(factors)
+    meta = factors.metadata
+    if check_identity and model_identity(model_or_weights) != meta["model_identity"]:
+        raise LanggeoError(f"these weights are not the ones the factors of "
+                           f"{meta.get('model')!r}/{meta.get('language')!r} were computed with "
+                           f"(identity {model_identity(model_or_weights)} against "
+                           f"{meta['model_identity']}); load model {meta.get('model')!r} as the "
+                           "signature stage did (same folder and dtype)")
+    weights = _weights(model_or_weights)
+    leader_of = factors.leader_of
+    missing = [m for m in factors.module_order if m not in weights]
+    if missing or len(weights) != len(leader_of):
+        raise LanggeoError(f"the weights hold modules {sorted(set(weights) - set(leader_of))[:3]} "
+                           f"the factors lack, or lack {missing[:3]}")
+    # importance() is the signature stage's own scoring code, so the scores match bit for bit.
+    scores = {m: importance(torch.from_numpy(weights[m]),
+                            torch.from_numpy(factors.factors[leader_of[m]]), meta["score"])
+              for m in factors.module_order}
+    return binarize(scores, binarization or meta["binarization"])
+
+
 def signature_table(bits: dict[str, np.ndarray], metadata: dict) -> pa.Table:
     """Arrow table of a signature in the documented file format."""
     table = pa.table({
