@@ -88,9 +88,9 @@ def test_adding_or_removing_a_language_computes_only_that_language(project, cali
     # The finished languages were not rewritten.
     assert all(out_dir(project).joinpath(n).stat().st_ino == i for n, i in inodes.items())
     rc, log = stage(project, capsys, languages=["fr", "de"])
-    assert rc == 0 and "2 of 2 languages up to date" in log and "removed 2 stale" in log
-    assert sorted(contents(project)) == ["de.parquet", "de.scores.parquet", "fr.parquet",
-                                         "fr.scores.parquet"]
+    assert rc == 0 and "2 of 2 languages up to date" in log and "removed 3 stale" in log
+    assert sorted(contents(project)) == ["de.factors.parquet", "de.parquet", "de.scores.parquet",
+                                         "fr.factors.parquet", "fr.parquet", "fr.scores.parquet"]
     # The same files as a run of exactly these languages from scratch.
     fresh = tmp_path / "fresh"
     shutil.copytree(calibrated, fresh, symlinks=True)
@@ -110,7 +110,7 @@ def test_a_changed_input_recomputes(project, capsys):
     assert rc == 0 and "1 of 2 languages up to date, 1 to compute" in log
     rc, log = stage(project, capsys, signatures={"keep_scores": 0})
     assert rc == 0 and "removed 2 stale" in log and sorted(contents(project)) == [
-        "es.parquet", "fr.parquet"]
+        "es.factors.parquet", "es.parquet", "fr.factors.parquet", "fr.parquet"]
 
 
 def test_temporaries_and_damaged_outputs_of_a_dead_run_are_repaired(project, capsys):
@@ -141,8 +141,8 @@ def test_a_failing_job_keeps_the_others(project, capsys, monkeypatch):
     monkeypatch.setattr(langgeo.engines, "compute_signature", flaky)
     rc, log = stage(project, capsys, languages=["fr", "es", "de"])
     assert rc == 2 and "1 of 3 languages failed" in log and "es: injected failure" in log
-    assert sorted(contents(project)) == ["de.parquet", "de.scores.parquet", "fr.parquet",
-                                         "fr.scores.parquet"]
+    assert sorted(contents(project)) == ["de.factors.parquet", "de.parquet", "de.scores.parquet",
+                                         "fr.factors.parquet", "fr.parquet", "fr.scores.parquet"]
     assert leftovers(project) == []
     monkeypatch.setattr(langgeo.engines, "compute_signature", real)
     rc, log = stage(project, capsys)

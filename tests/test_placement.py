@@ -97,7 +97,7 @@ def project(tmp_path_factory, tiny_model_dir):
 
     root = tmp_path_factory.mktemp("space")
     params = yaml.safe_load(REPO_PARAMS.read_text())
-    params.update(languages=LANGUAGES, models=["tiny"],
+    params.update(languages=LANGUAGES, models=["tiny"], datasets=["eld"],
                   calibration={"tokens_per_language": 256, "seq_len": 64})
     params["model_catalog"]["tiny"] = {"source": "pretrained", "id": str(tiny_model_dir)}
     params["signatures"]["keep_scores"] = 0

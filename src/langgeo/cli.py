@@ -82,7 +82,8 @@ def _pair_languages(params, layout: Layout, model: str, dataset: str) -> list[st
     if not folder.is_dir():
         raise LanggeoError(f"signature folder {folder} not found; run `dvc repro` (stage "
                            "signatures) first")
-    return [c for c in params.languages if (folder / f"{c}.parquet").is_file()]
+    # Every job writes a factor file, whether or not it keeps the bits.
+    return [c for c in params.languages if (folder / f"{c}.factors.parquet").is_file()]
 
 
 def cmd_prepare_model(params, layout: Layout, args) -> None:
@@ -217,22 +218,27 @@ def cmd_signatures(params, layout: Layout, args) -> None:
                            f"rest): {listed}")
 
 
-def _check_signatures(params, layout: Layout, scores: bool = False) -> None:
-    """Every signature (or score sample) file the stage will read, checked before any work:
-    readable, and computed with the settings of params."""
+def _check_signatures(params, layout: Layout, kind: str = "hamming") -> None:
+    """Every file the stage will read for distances of ``kind`` (signatures, score samples
+    or factors), checked before any work: readable, and computed with the settings of
+    params."""
+    from langgeo.factors import FACTORS_METADATA_KEY
     from langgeo.jobs import SignatureSettings, signature_metadata
-    from langgeo.signatures import check_signature_files
+    from langgeo.signatures import METADATA_KEY, SCORES_METADATA_KEY, check_signature_files
+
+    suffix, key, what = {"hamming": (".parquet", METADATA_KEY, "signature"),
+                         "factors": (".factors.parquet", FACTORS_METADATA_KEY, "factor"),
+                         }.get(kind, (".scores.parquet", SCORES_METADATA_KEY, "score sample"))
 
     for model, dataset in _pairs(params):
         settings = SignatureSettings.from_params(params, dataset)
         folder = layout.signatures(model, dataset)
         languages = _pair_languages(params, layout, model, dataset)
-        suffix = ".scores.parquet" if scores else ".parquet"
         check_signature_files(
             [folder / f"{lang}{suffix}" for lang in languages],
             [signature_metadata(settings, model, dataset, lang) for lang in languages],
             f"Restore them with `dvc checkout {folder}` or re-run their stage: `dvc repro -s "
-            f"signatures@{model}-{dataset}` (it recomputes only such files)", scores=scores)
+            f"signatures@{model}-{dataset}` (it recomputes only such files)", key, what)
 
 
 def cmd_distances(params, layout: Layout, args) -> None:
@@ -243,7 +249,7 @@ def cmd_distances(params, layout: Layout, args) -> None:
     from langgeo.storage import atomic_path
 
     kind = params.distances.kind
-    _check_signatures(params, layout, scores=kind != "hamming")
+    _check_signatures(params, layout, kind)
     final = layout.distances()
     with atomic_path(final) as staged:
         matrices = []

@@ -36,7 +36,7 @@ KNOWN_KEYS: dict[str, set[str]] = {
          "baselines", "tracking"},
     "calibration": {"tokens_per_language", "seq_len"},
     "signatures": {"score", "binarization", "damping", "batch_size", "device", "dtype",
-                   "keep_scores"},
+                   "keep_scores", "store_bits"},
     "engine": {"kind", "address", "cpus_per_job", "gpus_per_job", "max_retries"},
     "distances": {"kind"},
     "embedding": {"distance_transform", "n_components"},

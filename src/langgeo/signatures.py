@@ -242,13 +242,12 @@ def list_signatures(folder: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def check_signature_files(paths: list[Path], expected: list[Mapping[str, Any]], fix: str,
-                          scores: bool = False) -> None:
+                          key: bytes | str = METADATA_KEY, what: str = "signature") -> None:
     """Check, before any distance is computed, that every file of ``paths`` is a readable
-    langgeo signature (``scores``: score sample) whose metadata agrees with ``expected``
-    (one mapping of field -> value per path). Raises one LanggeoError naming each bad file
-    (and the differing fields), followed by ``fix``."""
-    key, what = ((SCORES_METADATA_KEY, "score sample") if scores
-                 else (METADATA_KEY, "signature"))
+    langgeo file of kind ``what`` (signature, score sample, factors: its schema metadata
+    holds ``key``) whose metadata agrees with ``expected`` (one mapping of field -> value
+    per path). Raises one LanggeoError naming each bad file (and the differing fields),
+    followed by ``fix``."""
     problems = []
     for path, want in zip(paths, expected):
         why = parquet_problem(path)
