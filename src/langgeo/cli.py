@@ -409,6 +409,20 @@ def cmd_compare(params, layout: Layout, args) -> None:
         print(f"ARI vs tokens per language -> {figure}")
 
 
+def cmd_ui(params, layout: Layout, args) -> None:
+    from langgeo.tracking import serve_ui
+
+    # MLFLOW_PORT is also what `mlflow server` itself reads for its port.
+    port = os.environ.get("MLFLOW_PORT", "5000")
+    if not port.isdigit():
+        raise LanggeoError(f"MLFLOW_PORT={port!r} is not a port number")
+    status = serve_ui(params.tracking.experiment, params.evaluation.label_level,
+                      port=int(port))
+    if status:
+        raise LanggeoError(f"the MLflow server stopped with status {status} (is port {port} "
+                           "taken? set MLFLOW_PORT to another one)")
+
+
 COMMANDS = {
     "prepare-model": (cmd_prepare_model, ["model"]),
     "calibrate": (cmd_calibrate, ["dataset"]),
@@ -422,6 +436,7 @@ COMMANDS = {
     "export": (cmd_export, []),
     "summary": (cmd_summary, []),
     "compare": (cmd_compare, []),
+    "ui": (cmd_ui, []),
 }
 
 
