@@ -305,10 +305,11 @@ def _outputs(layout: Layout) -> dict[str, str]:
 def cmd_evaluate(params, layout: Layout, args) -> None:
     import pandas as pd
 
-    from langgeo.baselines import baseline_distances
+    from langgeo.baselines import baseline_distances, uriel_distances
     from langgeo.distances import read_matrix
     from langgeo.evaluation import evaluate_distances, mantel_test
-    from langgeo.reports import comparison_table, summary
+    from langgeo.reports import comparison_table, script_control_summary, summary
+    from langgeo.script_control import script_control
     from langgeo.storage import atomic_path, write_json
     from langgeo.tracking import log_configuration
 
@@ -320,7 +321,7 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
                            "`dvc repro` to bring them up to date")
     gold = labels.loc[codes, ["family", "branch"]].to_dict("list")
 
-    def evaluate(matrix):
+    def evaluate(matrix, gold=gold):
         return evaluate_distances(
             matrix, gold, transform=params.embedding.distance_transform,
             kmeans_seeds=ev.kmeans_seeds, seed=params.seed, n_permutations=ev.n_permutations,
@@ -329,8 +330,10 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
     metrics = {"label_level": ev.label_level,
                "pairs": [f"{m}/{d}" for m, d in _pairs(params)],
                "ours": evaluate(ensemble), "per_pair": {}, "baselines": {}, "mantel": {}}
+    pair_matrices = {}
     for model, dataset in _pairs(params):
         pair_codes, matrix = read_matrix(layout.pair_distances(model, dataset))
+        pair_matrices[f"{model}/{dataset}"] = (pair_codes, matrix)
         # With a single pair the ensemble is this very matrix (bit for bit) and the
         # protocol is deterministic, so its result is reused rather than computed again.
         same = pair_codes == codes and np.array_equal(matrix, ensemble)
@@ -343,6 +346,11 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
                                       "imputed_pairs": baseline.imputed_pairs}
         rho, p = mantel_test(ensemble, baseline.distances, ev.mantel_permutations, params.seed)
         metrics["mantel"][name] = {"spearman_rho": rho, "p": p}
+    genetic = (baselines["uriel_genetic"] if "uriel_genetic" in baselines else uriel_distances(
+        "genetic", labels.loc[codes, "iso639_3"].tolist(), params.baselines.missing)).distances
+    metrics["script_control"] = script_control(
+        codes, ensemble, pair_matrices, {n: b.distances for n, b in baselines.items()}, genetic,
+        gold, evaluate, ev.mantel_permutations, params.seed)
     write_json(metrics, layout.metrics())
     table = comparison_table(metrics)
     with atomic_path(layout.comparison()) as tmp:
@@ -355,11 +363,21 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
                                           {**m, **{f"mantel/{k}": v for k, v in
                                                    metrics["mantel"][name].items()}})
                      for name, m in metrics["baselines"].items()})
+    control = metrics["script_control"]
+    restricted = {"ours": control["ours"],
+                  **{f"pair/{n}": m for n, m in control["per_pair"].items()},
+                  **{f"baseline/{n}": m for n, m in control["baselines"].items()}}
+    children.update({f"{control['script']}/{what}": ({"kind": f"{control['script']}-only",
+                                                      "matrix": what}, m)
+                     for what, m in restricted.items() if m})
+    partial = {f"partial_mantel/genetic_given_script/{k}": v
+               for k, v in control["partial_mantel"]["ours"].items()}
     artifacts = [layout.metrics(), layout.comparison(), layout.explorer(),
                  layout.attribution(), layout.attribution().with_suffix(".png"),
                  layout.embedding() / "latent.parquet", *sorted(layout.figures().glob("*.png"))]
-    run_id = log_configuration(params, metrics["ours"], children, artifacts)
+    run_id = log_configuration(params, {**metrics["ours"], **partial}, children, artifacts)
     print(summary(metrics, _outputs(layout)))
+    print(script_control_summary(metrics))
     print(f"  MLflow parent run: {run_id}")
 
 
@@ -376,7 +394,9 @@ def cmd_export(params, layout: Layout, args) -> None:
 def cmd_summary(params, layout: Layout, args) -> None:
     from langgeo.reports import read_metrics, summary
 
-    print(summary(read_metrics(layout.metrics()), _outputs(layout)))
+    metrics = read_metrics(layout.metrics())
+    print(summary(metrics, _outputs(layout)))
+    print(script_control_summary(metrics))
 
 
 def cmd_compare(params, layout: Layout, args) -> None:
