@@ -62,6 +62,9 @@ class Layout:
     def explorer(self) -> Path:
         return self.root / "reports" / "explorer.html"
 
+    def synthetic(self) -> Path:
+        return self.root / "reports" / "synthetic.csv"
+
     def compare(self) -> Path:
         """Written by `langgeo compare` from MLflow, outside the DVC-owned folders."""
         return self.root / "reports" / "compare"
@@ -429,6 +432,42 @@ def cmd_compare(params, layout: Layout, args) -> None:
         print(f"ARI vs tokens per language -> {figure}")
 
 
+def cmd_synthetic(params, layout: Layout, args) -> None:
+    import pandas as pd
+    import torch
+
+    from langgeo.corpus import calibration_documents
+    from langgeo.figures import synthetic_figure
+    from langgeo.models import load_model, load_tokenizer
+    from langgeo.storage import atomic_path
+    from langgeo.synthetic import make_variants, summary_line, synthetic_distances
+
+    syn = params.synthetic
+    if syn is None:
+        raise LanggeoError("params: no 'synthetic' section; see params.yaml in the repository")
+    torch.manual_seed(syn.seed)
+    sig = params.signatures
+    documents = list(calibration_documents(params.dataset(syn.dataset), syn.language, syn.seed))
+    variants = make_variants(documents, syn.transformations, syn.seed)
+    tables = []
+    for spec in params.models:
+        model = load_model(layout.model(spec.name), sig.device, sig.dtype)
+        table = synthetic_distances(
+            model, load_tokenizer(layout.model(spec.name)), variants, syn.tokens,
+            params.calibration.seq_len, sig.score, sig.binarization, sig.damping,
+            sig.batch_size, spec.name)
+        print(f"synthetic ({spec.name}): {len(variants)} variants x {syn.tokens} tokens in "
+              f"{table.attrs['seconds']:.0f} s")
+        tables.append(table)
+        del model
+    table = pd.concat(tables, ignore_index=True)
+    table.insert(1, "language", syn.language)
+    with atomic_path(layout.synthetic()) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6f")
+    figure = synthetic_figure(layout.synthetic().with_suffix(".png"), table)
+    print(summary_line(table) + f" -> {layout.synthetic()}, {figure}")
+
+
 def cmd_ui(params, layout: Layout, args) -> None:
     from langgeo.tracking import serve_ui
 
@@ -456,6 +495,7 @@ COMMANDS = {
     "export": (cmd_export, []),
     "summary": (cmd_summary, []),
     "compare": (cmd_compare, []),
+    "synthetic": (cmd_synthetic, []),
     "ui": (cmd_ui, []),
 }
 
