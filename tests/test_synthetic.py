@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from langgeo import LanggeoError
-from langgeo.corpus import eld_documents, shuffled
+from langgeo.corpus import document_tokens, eld_documents, shuffled
 from langgeo.models import load_model, load_tokenizer
 from langgeo.params import parse_params
-from langgeo.synthetic import (make_variants, ordering_check, scramble_words,
+from langgeo.synthetic import (base_and_reference, make_variants, ordering_check, scramble_words,
                                substitute_characters, synthetic_distances)
 
 TEXT = ("Le chat dort sur le tapis, et le chien regarde par la fenêtre. " * 40
@@ -61,10 +61,21 @@ def test_scrambling_leaves_too_short_a_selection_alone_and_checks_its_input():
         substitute_characters(TEXT, -0.1, np.random.default_rng(0))
 
 
-def test_variants_split_base_and_reference_and_report_realized_rates():
+def test_base_and_reference_are_disjoint_runs_of_the_text(tiny_model_dir):
+    docs = shuffled(eld_documents()["fr"], "fr", 0)
+    tokenizer = load_tokenizer(tiny_model_dir)
+    base, reference = base_and_reference(iter(docs), [tokenizer], 256, 64, "fr", "eld")
+    assert base == docs[:len(base)] and set(base).isdisjoint(reference)
+    assert reference == docs[docs.index(reference[0]):][:len(reference)]
+    assert sum(len(t) for t in document_tokens(tokenizer, base)) >= 320 - 5  # 1.25x, BOS
+    with pytest.raises(LanggeoError, match="needs text for 320 \\+ 256 tokens"):
+        base_and_reference(iter(docs[:len(base) + 1]), [tokenizer], 256, 64, "fr", "eld")
+
+
+def test_variants_report_realized_rates():
     docs = shuffled(eld_documents()["fr"], "fr", 0)[:200]
     spec = {"substitute": [0.1, 0.4], "scramble": [0.5, 1.0]}
-    variants = make_variants(docs, spec, seed=0)
+    variants = make_variants(docs[:100], docs[100:], spec, seed=0)
     assert [v.name for v in variants] == ["base", "substitute@0.1", "substitute@0.4",
                                           "scramble@0.5", "scramble@1", "reference"]
     base, reference = variants[0].documents, variants[-1].documents
@@ -73,16 +84,18 @@ def test_variants_split_base_and_reference_and_report_realized_rates():
     assert variants[2].realized == pytest.approx(0.4, abs=1e-3)
     # Sentences of a few words round to fewer moves; never more than asked.
     assert 0.4 < variants[3].realized <= 0.51 and 0.9 < variants[4].realized <= 1.0
-    again = make_variants(docs, {"scramble": [1.0, 0.5]}, seed=0)
+    again = make_variants(docs[:100], docs[100:], {"scramble": [1.0, 0.5]}, seed=0)
     # Each variant has its own generator: order and company do not change it.
     assert again[1].documents == variants[4].documents
     assert again[2].documents == variants[3].documents
-    assert make_variants(docs, spec, seed=1)[1].documents != variants[1].documents
+    assert make_variants(docs[:100], docs[100:], spec, seed=1)[1].documents \
+        != variants[1].documents
 
 
 def test_scrambling_a_language_without_spaces_is_refused():
     with pytest.raises(LanggeoError, match="space-separated words"):
-        make_variants(shuffled(eld_documents()["ja"], "ja", 0)[:40], {"scramble": [0.5, 1.0]}, 0)
+        ja = shuffled(eld_documents()["ja"], "ja", 0)
+        make_variants(ja[:40], ja[40:50], {"scramble": [0.5, 1.0]}, 0)
 
 
 def test_ordering_check():
@@ -99,7 +112,8 @@ def test_ordering_check():
 def test_tiny_model_recovers_the_order_of_strong_transformations(tiny_model_dir):
     docs = eld_documents()
     model, tokenizer = load_model(tiny_model_dir), load_tokenizer(tiny_model_dir)
-    variants = make_variants(shuffled(docs["fr"], "fr", 0)[:300],
+    fr = shuffled(docs["fr"], "fr", 0)
+    variants = make_variants(fr[:150], fr[150:300],
                              {"substitute": [0.05, 0.2, 0.8], "scramble": [0.1, 1.0]}, seed=0)
 
     def run():

@@ -440,20 +440,25 @@ def cmd_synthetic(params, layout: Layout, args) -> None:
     from langgeo.figures import synthetic_figure
     from langgeo.models import load_model, load_tokenizer
     from langgeo.storage import atomic_path
-    from langgeo.synthetic import make_variants, summary_line, synthetic_distances
+    from langgeo.synthetic import (base_and_reference, make_variants, summary_line,
+                                   synthetic_distances)
 
     syn = params.synthetic
     if syn is None:
         raise LanggeoError("params: no 'synthetic' section; see params.yaml in the repository")
     torch.manual_seed(syn.seed)
     sig = params.signatures
-    documents = list(calibration_documents(params.dataset(syn.dataset), syn.language, syn.seed))
-    variants = make_variants(documents, syn.transformations, syn.seed)
+    tokenizers = {m.name: load_tokenizer(layout.model(m.name)) for m in params.models}
+    base, reference = base_and_reference(
+        calibration_documents(params.dataset(syn.dataset), syn.language, syn.seed),
+        list(tokenizers.values()), syn.tokens, params.calibration.seq_len, syn.language,
+        syn.dataset)
+    variants = make_variants(base, reference, syn.transformations, syn.seed)
     tables = []
     for spec in params.models:
         model = load_model(layout.model(spec.name), sig.device, sig.dtype)
         table = synthetic_distances(
-            model, load_tokenizer(layout.model(spec.name)), variants, syn.tokens,
+            model, tokenizers[spec.name], variants, syn.tokens,
             params.calibration.seq_len, sig.score, sig.binarization, sig.damping,
             sig.batch_size, spec.name)
         print(f"synthetic ({spec.name}): {len(variants)} variants x {syn.tokens} tokens in "

@@ -21,7 +21,7 @@ untransformed, gives the distance that different text alone produces.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,22 +128,40 @@ def _realized(transformation: str, before: Sequence[str], after: Sequence[str]) 
     return moved / max(total, 1)
 
 
-def make_variants(documents: Sequence[str], transformations: Mapping[str, Sequence[float]],
-                  seed: int) -> list[Variant]:
+#: The base text gets this much more than ``tokens``: a transformed variant may tokenize
+#: into fewer tokens than its source (scrambling rejoins words with single spaces).
+BASE_MARGIN = 1.25
+
+
+def base_and_reference(documents: Iterable[str], tokenizers: Sequence, tokens: int,
+                       seq_len: int, language: str, dataset: str
+                       ) -> tuple[list[str], list[str]]:
+    """Two disjoint runs of ``documents`` (read lazily, in their calibration order): the base,
+    enough for ``BASE_MARGIN · tokens`` tokens with every tokenizer, and the reference,
+    enough for ``tokens``, from the documents after it."""
+    stream = iter(documents)
+    margin = -(-int(tokens * BASE_MARGIN) // seq_len) * seq_len
+    try:
+        base = select_documents(stream, tokenizers, margin, seq_len, language, dataset)
+        reference = select_documents(stream, tokenizers, tokens, seq_len, language, dataset)
+    except LanggeoError as exc:
+        raise LanggeoError(f"synthetic: {language!r} needs text for {margin} + {tokens} "
+                           f"tokens (base and reference text): {exc}") from exc
+    return base, reference
+
+
+def make_variants(base: Sequence[str], reference: Sequence[str],
+                  transformations: Mapping[str, Sequence[float]], seed: int) -> list[Variant]:
     """The base, every (transformation, strength) variant of it, and the reference.
 
-    ``documents`` (in their calibration order) are split in halves: the first half is the
-    base and is transformed; the second is the reference. Every variant draws from its own
-    generator, seeded by ``seed``, the transformation and the strength, so adding or
-    removing one leaves the others unchanged.
-
-    Substitution runs over the documents joined by newlines (so the rate is exact over the
-    whole text); scrambling runs per document (words stay in their sentence).
+    Every variant draws from its own generator, seeded by ``seed``, the transformation and
+    the strength, so adding or removing one leaves the others unchanged. Substitution runs
+    over the base documents joined by newlines (so the rate is exact over the whole text);
+    scrambling runs per document (words stay in their sentence).
     """
-    if len(documents) < 2:
-        raise LanggeoError(f"synthetic variants need at least 2 documents, got {len(documents)}")
-    half = len(documents) // 2
-    base, reference = tuple(documents[:half]), tuple(documents[half:])
+    if not base or not reference:
+        raise LanggeoError("synthetic variants need base and reference documents")
+    base, reference = tuple(base), tuple(reference)
     variants = [Variant("base", 0.0, base, 0.0)]
     for transformation, strengths in transformations.items():
         if transformation not in TRANSFORMATIONS:
