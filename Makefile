@@ -62,11 +62,10 @@ preset: install
 paper: install
 	$(BIN)/langgeo preset --name paper
 
-# MLflow UI on http://127.0.0.1:5000 over the store that `dvc repro` fills.
+# MLflow UI on http://127.0.0.1:5000 (MLFLOW_PORT=... for another port) over the store that
+# `dvc repro` fills; prints the link to the experiment's runs table once the server is up.
 ui: install
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server \
-	  --backend-store-uri sqlite:///$(CURDIR)/mlruns.db \
-	  --default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port 5000
+	$(BIN)/langgeo ui
 
 clean-venv:
 	rm -rf $(VENV)

@@ -61,7 +61,10 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     assert set(metrics["baselines"]) == {"uriel_geographic", "uriel_featural",
                                          "uriel_syntactic", "uriel_genetic", "script", "random"}
     comparison = (project / "reports/comparison.csv").read_text().splitlines()
-    assert len(comparison) == 1 + 1 + 1 + 6  # header, ours, one pair, baselines
+    # header, ours, one pair, baselines; then the same on the Latin-script languages (fr,
+    # es, de), without the script baseline, constant there
+    assert len(comparison) == 1 + 1 + 1 + 6 + 1 + 1 + 5
+    assert metrics["script_control"]["languages"] == ["fr", "es", "de"]
     folder = project / "data/signatures/tiny/eld"
     signatures = sorted(p for p in folder.glob("*.parquet")
                         if ".scores." not in p.name and ".factors." not in p.name)
@@ -82,7 +85,8 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns.db'}")
     runs = mlflow.search_runs(experiment_names=["langgeo"])
-    assert len(runs) == 1 + 1 + 6  # the configuration, its (model, dataset), the baselines
+    # the configuration, its (model, dataset), the baselines, and those on Latin script only
+    assert len(runs) == 1 + 1 + 6 + 1 + 1 + 5
     parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
     assert (parent["metrics.branch/kmeans/ari_mean"]
             == pytest.approx(metrics["ours"]["branch/kmeans/ari_mean"]))

@@ -66,6 +66,9 @@ class Layout:
         """Written by `langgeo place`, outside the DVC-owned folders."""
         return self.root / "reports" / "place"
 
+    def synthetic(self) -> Path:
+        return self.root / "reports" / "synthetic.csv"
+
     def compare(self) -> Path:
         """Written by `langgeo compare` from MLflow, outside the DVC-owned folders."""
         return self.root / "reports" / "compare"
@@ -399,11 +402,12 @@ def _outputs(layout: Layout) -> dict[str, str]:
 def cmd_evaluate(params, layout: Layout, args) -> None:
     import pandas as pd
 
-    from langgeo.baselines import baseline_distances
+    from langgeo.baselines import baseline_distances, uriel_distances
     from langgeo.corpus import language_script
     from langgeo.distances import read_matrix
     from langgeo.evaluation import evaluate_distances, mantel_test
-    from langgeo.reports import comparison_table, summary
+    from langgeo.reports import comparison_table, script_control_summary, summary
+    from langgeo.script_control import script_control
     from langgeo.storage import atomic_path, check_parquet_files, write_json
     from langgeo.tracking import check_store, log_configuration
 
@@ -418,35 +422,47 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
         raise LanggeoError("the distances or labels do not match params 'languages'; run "
                            "`dvc repro` to bring them up to date")
 
-    def evaluate(matrix, on=codes):
+    def gold_of(on):
+        return labels.loc[on, ["family", "branch"]].to_dict("list")
+
+    gold = gold_of(codes)
+
+    def evaluate(matrix, gold=gold):
         return evaluate_distances(
-            matrix, labels.loc[on, ["family", "branch"]].to_dict("list"),
-            transform=params.embedding.distance_transform, kmeans_seeds=ev.kmeans_seeds,
-            seed=params.seed, n_permutations=ev.n_permutations, n_bootstrap=ev.n_bootstrap,
+            matrix, gold, transform=params.embedding.distance_transform,
+            kmeans_seeds=ev.kmeans_seeds, seed=params.seed, n_permutations=ev.n_permutations, n_bootstrap=ev.n_bootstrap,
             min_cluster_size=ev.hdbscan_min_cluster_size)
 
     metrics = {"label_level": ev.label_level,
                "pairs": [f"{m}/{d}" for m, d in _pairs(params)],
                "ours": evaluate(ensemble), "per_pair": {}, "coverage": {}, "baselines": {},
                "mantel": {}}
+    pair_matrices = {}
     for model, dataset in _pairs(params):
         pair_codes, matrix = read_matrix(layout.pair_distances(model, dataset))
+        pair_matrices[f"{model}/{dataset}"] = (pair_codes, matrix)
         # With a single pair the ensemble is this very matrix (bit for bit) and the
         # protocol is deterministic, so its result is reused rather than computed again.
         same = pair_codes == codes and np.array_equal(matrix, ensemble)
         name = f"{model}/{dataset}"
-        metrics["per_pair"][name] = dict(metrics["ours"]) if same else evaluate(matrix,
-                                                                                 pair_codes)
+        metrics["per_pair"][name] = (dict(metrics["ours"]) if same
+                                     else evaluate(matrix, gold_of(pair_codes)))
         metrics["coverage"][name] = {"n_languages": len(pair_codes),
                                      "absent": [c for c in codes if c not in pair_codes]}
+    scripts = {c: language_script(c) for c in codes}
     baselines = baseline_distances(codes, labels.loc[codes, "iso639_3"].tolist(), params.seed,
                                    params.baselines.uriel_kinds, params.baselines.missing,
-                                   {c: language_script(c) for c in codes})
+                                   scripts)
     for name, baseline in baselines.items():
         metrics["baselines"][name] = {**evaluate(baseline.distances),
                                       "imputed_pairs": baseline.imputed_pairs}
         rho, p = mantel_test(ensemble, baseline.distances, ev.mantel_permutations, params.seed)
         metrics["mantel"][name] = {"spearman_rho": rho, "p": p}
+    genetic = (baselines["uriel_genetic"] if "uriel_genetic" in baselines else uriel_distances(
+        "genetic", labels.loc[codes, "iso639_3"].tolist(), params.baselines.missing)).distances
+    metrics["script_control"] = script_control(
+        codes, ensemble, pair_matrices, {n: b.distances for n, b in baselines.items()}, genetic,
+        gold, evaluate, ev.mantel_permutations, params.seed, scripts=scripts)
     write_json(metrics, layout.metrics())
     table = comparison_table(metrics)
     with atomic_path(layout.comparison()) as tmp:
@@ -459,11 +475,21 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
                                           {**m, **{f"mantel/{k}": v for k, v in
                                                    metrics["mantel"][name].items()}})
                      for name, m in metrics["baselines"].items()})
+    control = metrics["script_control"]
+    restricted = {"ours": control["ours"],
+                  **{f"pair/{n}": m for n, m in control["per_pair"].items()},
+                  **{f"baseline/{n}": m for n, m in control["baselines"].items()}}
+    children.update({f"{control['script']}/{what}": ({"kind": f"{control['script']}-only",
+                                                      "matrix": what}, m)
+                     for what, m in restricted.items() if m})
+    partial = {f"partial_mantel/genetic_given_script/{k}": v
+               for k, v in control["partial_mantel"]["ours"].items()}
     artifacts = [layout.metrics(), layout.comparison(), layout.explorer(),
                  layout.attribution(), layout.attribution().with_suffix(".png"),
                  layout.embedding() / "latent.parquet", *sorted(layout.figures().glob("*.png"))]
-    run_id = log_configuration(params, metrics["ours"], children, artifacts)
+    run_id = log_configuration(params, {**metrics["ours"], **partial}, children, artifacts)
     print(summary(metrics, _outputs(layout)))
+    print(script_control_summary(metrics))
     print(f"  MLflow parent run: {run_id}")
 
 
@@ -480,7 +506,9 @@ def cmd_export(params, layout: Layout, args) -> None:
 def cmd_summary(params, layout: Layout, args) -> None:
     from langgeo.reports import read_metrics, summary
 
-    print(summary(read_metrics(layout.metrics()), _outputs(layout)))
+    metrics = read_metrics(layout.metrics())
+    print(summary(metrics, _outputs(layout)))
+    print(script_control_summary(metrics))
 
 
 def cmd_compare(params, layout: Layout, args) -> None:
@@ -585,6 +613,61 @@ def _place_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (default: reports/place)")
 
 
+def cmd_synthetic(params, layout: Layout, args) -> None:
+    import pandas as pd
+    import torch
+
+    from langgeo.corpus import calibration_documents
+    from langgeo.figures import synthetic_figure
+    from langgeo.models import load_model, load_tokenizer
+    from langgeo.storage import atomic_path
+    from langgeo.synthetic import (base_and_reference, make_variants, summary_line,
+                                   synthetic_distances)
+
+    syn = params.synthetic
+    if syn is None:
+        raise LanggeoError("params: no 'synthetic' section; see params.yaml in the repository")
+    torch.manual_seed(syn.seed)
+    sig = params.signatures
+    tokenizers = {m.name: load_tokenizer(layout.model(m.name)) for m in params.models}
+    base, reference = base_and_reference(
+        calibration_documents(params.dataset(syn.dataset), syn.language, syn.seed),
+        list(tokenizers.values()), syn.tokens, params.calibration.seq_len, syn.language,
+        syn.dataset)
+    variants = make_variants(base, reference, syn.transformations, syn.seed)
+    tables = []
+    for spec in params.models:
+        model = load_model(layout.model(spec.name), sig.device, sig.dtype)
+        table = synthetic_distances(
+            model, tokenizers[spec.name], variants, syn.tokens,
+            params.calibration.seq_len, sig.score, sig.binarization, sig.damping,
+            sig.batch_size, spec.name)
+        print(f"synthetic ({spec.name}): {len(variants)} variants x {syn.tokens} tokens in "
+              f"{table.attrs['seconds']:.0f} s")
+        tables.append(table)
+        del model
+    table = pd.concat(tables, ignore_index=True)
+    table.insert(1, "language", syn.language)
+    with atomic_path(layout.synthetic()) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6f")
+    figure = synthetic_figure(layout.synthetic().with_suffix(".png"), table)
+    print(summary_line(table) + f" -> {layout.synthetic()}, {figure}")
+
+
+def cmd_ui(params, layout: Layout, args) -> None:
+    from langgeo.tracking import serve_ui
+
+    # MLFLOW_PORT is also what `mlflow server` itself reads for its port.
+    port = os.environ.get("MLFLOW_PORT", "5000")
+    if not port.isdigit():
+        raise LanggeoError(f"MLFLOW_PORT={port!r} is not a port number")
+    status = serve_ui(params.tracking.experiment, params.evaluation.label_level,
+                      port=int(port))
+    if status:
+        raise LanggeoError(f"the MLflow server stopped with status {status} (is port {port} "
+                           "taken? set MLFLOW_PORT to another one)")
+
+
 COMMANDS = {
     "prepare-model": (cmd_prepare_model, ["model"]),
     "calibrate": (cmd_calibrate, ["dataset"]),
@@ -600,6 +683,8 @@ COMMANDS = {
     "compare": (cmd_compare, []),
     "preset": (cmd_preset, ["name"]),
     "place": (cmd_place, _place_arguments),
+    "synthetic": (cmd_synthetic, []),
+    "ui": (cmd_ui, []),
 }
 
 

@@ -4,7 +4,8 @@ One protocol for every distance matrix, ours and the baselines alike
 (:func:`evaluate_distances`): classical MDS gives latent vectors; k-means (on the latent
 vectors), average-linkage agglomerative clustering and HDBSCAN (both on the distances) are
 scored against each gold level with ARI, NMI and purity; each ARI gets a permutation p-value
-and a bootstrap interval over languages. :func:`mantel_test` compares two geometries directly.
+and a bootstrap interval over languages. :func:`mantel_test` compares two geometries directly, :func:`partial_mantel_test` does so
+controlling for a third.
 """
 
 from __future__ import annotations
@@ -196,6 +197,82 @@ def mantel_test(a: np.ndarray, b: np.ndarray, n_permutations: int = N_MANTEL_PER
         order = rng.permuted(np.tile(np.arange(n), (size, 1)), axis=1)
         count += int((correlation(order) >= rho - 1e-12).sum())
     return rho, (1 + count) / (1 + n_permutations)
+
+
+def partial_mantel_test(a: np.ndarray, b: np.ndarray, control: np.ndarray,
+                        n_permutations: int = N_MANTEL_PERMUTATIONS, seed: int = 0,
+                        chunk: int = 500) -> dict[str, float]:
+    """Partial Mantel test on ranks: does ``a`` follow ``b`` beyond what ``control`` explains?
+
+    The upper triangles of the three ``(n, n)`` matrices are ranked; the ranks of ``a`` and
+    of ``b`` are each residualized on the ranks of ``control`` (least squares with an
+    intercept), and the statistic is the correlation of the two residuals: the partial
+    Spearman correlation, ``(r_ab - r_ac r_bc) / sqrt((1 - r_ac²)(1 - r_bc²))``. The null
+    permutes the languages of ``a`` (rows and columns jointly) and residualizes each
+    permuted ``a`` on ``control`` again (Smouse, Long & Sokal, 1986), which keeps the
+    dependence between pairs that share a language. One-sided (positive partial
+    correlation).
+
+    Returns
+    -------
+    ``partial_rho``, ``p`` (``(1 + #{null >= partial_rho}) / (1 + n_permutations)``) and,
+    for reading it, the plain Spearman correlations ``rho_ab``, ``rho_a_control`` and
+    ``rho_b_control``.
+    """
+    mats = [np.asarray(m, dtype=np.float64) for m in (a, b, control)]
+    if any(m.ndim != 2 or m.shape != mats[0].shape for m in mats) or \
+            mats[0].shape[0] != mats[0].shape[1]:
+        raise LanggeoError("partial Mantel test needs three square matrices of one shape, got "
+                           + ", ".join(str(m.shape) for m in mats))
+    n = mats[0].shape[0]
+    if n < 3:
+        raise LanggeoError(f"partial Mantel test needs at least 3 languages, got {n}")
+    upper = np.triu_indices(n, 1)
+
+    def centred(x: np.ndarray) -> np.ndarray:
+        r = rankdata(x[upper])
+        return r - r.mean()
+
+    ra, rb, rc = (centred(m) for m in mats)
+    norm_c = np.linalg.norm(rc)
+    # A constant control explains nothing: the partial correlation is the plain one.
+    unit_c = rc / norm_c if norm_c > 0 else np.zeros_like(rc)
+    res_b = rb - (rb @ unit_c) * unit_c
+    if np.linalg.norm(res_b) < 1e-12 * max(np.linalg.norm(rb), 1.0):
+        raise LanggeoError("partial Mantel test: the second matrix is a function of the "
+                           "control's ranks, so nothing is left to correlate")
+    unit_b = res_b / np.linalg.norm(res_b)
+    # Permuting a moves its ranks with its entries; the residual of a permuted a on the
+    # control is then that vector minus its projection on unit_c, so two dot products per
+    # permutation give the statistic (unit_b is orthogonal to unit_c and to the intercept).
+    rank_a = np.zeros((n, n))
+    rank_a[upper] = ra
+    rank_a += rank_a.T
+    sq_norm_a = ra @ ra
+
+    def statistic(order: np.ndarray) -> np.ndarray:
+        permuted = rank_a[order[:, :, None], order[:, None, :]][:, upper[0], upper[1]]
+        along_c = permuted @ unit_c
+        left = np.maximum(sq_norm_a - along_c**2, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = (permuted @ unit_b) / np.sqrt(left)
+        return np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
+
+    partial = float(statistic(np.arange(n)[None])[0])
+    rng = np.random.default_rng(seed)
+    count = 0
+    for start in range(0, n_permutations, chunk):
+        size = min(chunk, n_permutations - start)
+        order = rng.permuted(np.tile(np.arange(n), (size, 1)), axis=1)
+        count += int((statistic(order) >= partial - 1e-12).sum())
+
+    def corr(x: np.ndarray, y: np.ndarray) -> float:
+        scale = np.linalg.norm(x) * np.linalg.norm(y)
+        return float(x @ y / scale) if scale > 0 else 0.0
+
+    return {"partial_rho": partial, "p": (1 + count) / (1 + n_permutations),
+            "rho_ab": corr(ra, rb), "rho_a_control": corr(ra, rc),
+            "rho_b_control": corr(rb, rc)}
 
 
 def evaluate_kmeans(latent: np.ndarray, gold: Sequence[str], n_seeds: int,

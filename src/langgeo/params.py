@@ -33,7 +33,7 @@ ENGINE_KINDS = ("local", "ray")
 KNOWN_KEYS: dict[str, set[str]] = {
     "": {"seed", "languages", "models", "datasets", "model_catalog", "dataset_catalog",
          "calibration", "signatures", "engine", "distances", "embedding", "evaluation",
-         "baselines", "tracking"},
+         "baselines", "tracking", "synthetic"},
     "calibration": {"tokens_per_language", "seq_len"},
     "signatures": {"score", "binarization", "damping", "batch_size", "device", "dtype",
                    "keep_scores", "store_bits"},
@@ -44,7 +44,10 @@ KNOWN_KEYS: dict[str, set[str]] = {
                    "hdbscan_min_cluster_size", "mantel_permutations"},
     "baselines": {"uriel_kinds", "missing"},
     "tracking": {"experiment"},
+    "synthetic": {"language", "dataset", "transformations", "tokens", "seed"},
 }
+
+SYNTHETIC_TRANSFORMATIONS = ("substitute", "scramble")
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,18 @@ class Tracking:
 
 
 @dataclass(frozen=True)
+class Synthetic:
+    """The synthetic ground truth (``langgeo synthetic``): variants of ``language``'s text in
+    ``dataset`` by each transformation at each strength, ``tokens`` calibration tokens each."""
+
+    language: str
+    dataset: str
+    transformations: dict[str, tuple[float, ...]]
+    tokens: int
+    seed: int
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int
     languages: tuple[str, ...]
@@ -170,6 +185,7 @@ class Params:
     tracking: Tracking
     raw: dict[str, Any]
     engine: Engine = Engine()
+    synthetic: Synthetic | None = None
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:
@@ -339,6 +355,37 @@ def _names(raw: dict[str, Any], key: str, catalog_key: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _synthetic(raw: dict[str, Any], datasets: tuple[str, ...], seq_len: int) -> Synthetic | None:
+    if "synthetic" not in raw:
+        return None
+    section, where = _get(raw, "synthetic", "", dict), "synthetic."
+    dataset = _get(section, "dataset", where, str)
+    if dataset not in datasets:
+        raise LanggeoError(f"params: 'synthetic.dataset' is {dataset!r}, which is not in "
+                           f"'datasets' {list(datasets)}")
+    tokens = _positive(section, "tokens", where)
+    if tokens % seq_len:
+        raise LanggeoError(f"params: 'synthetic.tokens' ({tokens}) must be a multiple of "
+                           f"'calibration.seq_len' ({seq_len})")
+    transformations = {}
+    for name, strengths in _get(section, "transformations", where, dict).items():
+        if name not in SYNTHETIC_TRANSFORMATIONS:
+            raise LanggeoError(f"params: 'synthetic.transformations' has {name!r}; choose "
+                               f"from {list(SYNTHETIC_TRANSFORMATIONS)}")
+        ok = isinstance(strengths, list) and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 1
+            for x in strengths)
+        if not ok or len(strengths) < 2 or len(set(strengths)) != len(strengths):
+            raise LanggeoError(f"params: 'synthetic.transformations.{name}' must list at "
+                               f"least two distinct strengths in (0, 1], got {strengths!r}")
+        transformations[name] = tuple(float(x) for x in strengths)
+    if not transformations:
+        raise LanggeoError("params: 'synthetic.transformations' is empty; give e.g. "
+                           "substitute: [0.05, 0.1, 0.2, 0.4]")
+    return Synthetic(_get(section, "language", where, str), dataset, transformations, tokens,
+                     _get(section, "seed", where, int))
+
+
 def parse_params(raw: dict[str, Any]) -> Params:
     """Validate a params mapping (as read from YAML) and return typed params."""
     if not isinstance(raw, dict):
@@ -451,7 +498,9 @@ def parse_params(raw: dict[str, Any]) -> Params:
     return Params(seed=_get(raw, "seed", "", int), languages=tuple(languages),
                   models=tuple(models), datasets=tuple(datasets), calibration=calibration,
                   signatures=signatures, distances=distances, embedding=embedding, evaluation=evaluation,
-                  baselines=baselines, tracking=tracking, raw=raw, engine=_engine(raw))
+                  baselines=baselines, tracking=tracking, raw=raw, engine=_engine(raw),
+                  synthetic=_synthetic(raw, tuple(d.name for d in datasets),
+                                       calibration.seq_len))
 
 
 def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:

@@ -58,20 +58,58 @@ COMPARISON_METRICS = ("kmeans/ari_mean", "kmeans/ari_std", "kmeans/ari_p", "kmea
 
 def comparison_table(metrics: dict) -> pd.DataFrame:
     """Ours, each (model, dataset) alone and every baseline side by side: one row each, with
-    the key metrics at both Glottolog levels and the Mantel test against ours."""
-    rows = [("ours (ensemble)", metrics["ours"], {})]
-    rows += [(f"pair {n}", m, {}) for n, m in metrics["per_pair"].items()]
-    rows += [(f"baseline {n}", m, metrics["mantel"][n]) for n, m in metrics["baselines"].items()]
+    the key metrics at both Glottolog levels and the Mantel test against ours; then the same
+    on the languages of one script (``script_control``), rows named ``... (Latn only)``.
+    Ours and each pair also carry the partial Mantel test against URIEL+ genetic distances
+    given script identity (``partial_mantel_*``)."""
+    control = metrics.get("script_control") or {}
+    partial = control.get("partial_mantel", {"ours": {}, "pairs": {}})
+    rows = [("ours (ensemble)", metrics["ours"], {}, partial["ours"])]
+    rows += [(f"pair {n}", m, {}, partial["pairs"].get(n, {}))
+             for n, m in metrics["per_pair"].items()]
+    rows += [(f"baseline {n}", m, metrics["mantel"][n], {})
+             for n, m in metrics["baselines"].items()]
+    only = f" ({control.get('script')} only)"
+    if control.get("ours"):
+        rows.append((f"ours (ensemble){only}", control["ours"], {}, {}))
+    rows += [(f"pair {n}{only}", m, {}, {}) for n, m in control.get("per_pair", {}).items()]
+    rows += [(f"baseline {n}{only}", m, {"spearman_rho": m["mantel_rho_vs_ours"],
+                                           "p": m["mantel_p"]}, {})
+             for n, m in control.get("baselines", {}).items()]
     out = []
-    for name, m, mantel in rows:
+    for name, m, mantel, partial_mantel in rows:
         row = {"matrix": name, "n_languages": m.get("n_languages")}
         for level in ("branch", "family"):
             row.update({f"{level}/{k}": m.get(f"{level}/{k}") for k in COMPARISON_METRICS})
         row["mantel_rho_vs_ours"] = mantel.get("spearman_rho")
         row["mantel_p"] = mantel.get("p")
+        row["partial_mantel_rho_genetic_given_script"] = partial_mantel.get("partial_rho")
+        row["partial_mantel_p"] = partial_mantel.get("p")
         row["imputed_pairs"] = m.get("imputed_pairs", 0)
         out.append(row)
     return pd.DataFrame(out)
+
+
+def script_control_summary(metrics: dict) -> str:
+    """One or two lines: ours on one script's languages alone, and the partial Mantel test
+    against URIEL+ genetic distances given script identity."""
+    control = metrics.get("script_control")
+    if not control:
+        return "  script control: not computed (metrics from an older langgeo)"
+    level, script = metrics["label_level"], control["script"]
+    pm = control["partial_mantel"]["ours"]
+    lines = [f"  script control: Mantel rho vs URIEL+ genetic {_fmt(pm['rho_ab'])}, given "
+             f"script identity (partial) {_fmt(pm['partial_rho'])} (p {_fmt(pm['p'], 4)})"]
+    if control["ours"]:
+        m = control["ours"]
+        lines.append(f"  {script}-script languages only ({m['n_languages']}): k-means ARI "
+                     f"{_fmt(m[f'{level}/kmeans/ari_mean'])} ± "
+                     f"{_fmt(m[f'{level}/kmeans/ari_std'])}, purity "
+                     f"{_fmt(m[f'{level}/kmeans/purity_mean'])}, agglomerative ARI "
+                     f"{_fmt(m[f'{level}/agglomerative/ari'])}")
+    else:
+        lines.append(f"  {script}-script languages only: skipped, {control['skipped']}")
+    return "\n".join(lines)
 
 
 def read_metrics(path: str | Path) -> dict:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -53,6 +57,99 @@ def _numeric(metrics: Mapping[str, object]) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+#: Key of the saved runs-table view (experiment tag ``mlflow.sharedViewState.<key>``, opened
+#: by ``?viewStateShareKey=<key>``): the MLflow 3.17 UI restores its columns from that tag.
+RUNS_VIEW_KEY = "langgeo"
+
+
+def runs_view(label_level: str) -> dict[str, object]:
+    """The runs-table view state the UI reads from the experiment tag: the headline metrics
+    (k-means ARI and purity at ``label_level``, agglomerative ARI) and the params that tell
+    configurations apart, as columns, newest run first."""
+    metrics = [f"{label_level}/kmeans/ari_mean", f"{label_level}/kmeans/ari_std",
+               f"{label_level}/kmeans/purity_mean", f"{label_level}/agglomerative/ari"]
+    params = ["models", "datasets", "calibration.tokens_per_language"]
+    # Column keys as the UI builds them (`type.` + backquoted name); without an explicit
+    # order it sorts metrics by name, which would put agglomerative ARI first.
+    columns = [f"metrics.`{m}`" for m in metrics] + [f"params.`{p}`" for p in params]
+    return {"selectedColumns": columns, "columnOrder": columns,
+            "orderByKey": "attributes.start_time", "orderByAsc": False}
+
+
+def ensure_experiment(name: str, label_level: str, root: Path | None = None) -> str:
+    """The id of MLflow experiment ``name`` in the project's store, created if absent, with
+    the tags that make the UI open it on the runs table (:func:`runs_url`)."""
+    os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    import mlflow
+
+    root = root or project_root()
+    mlflow.set_tracking_uri(tracking_uri(root))
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        experiment_id = mlflow.create_experiment(
+            name, artifact_location=(root / "mlartifacts").as_uri())
+    else:
+        experiment_id = experiment.experiment_id
+    client = mlflow.MlflowClient()
+    # The kind tag marks it as model training rather than GenAI in the UI's mode switch; the
+    # experiment's own page still opens on a GenAI overview, hence the view and runs_url.
+    client.set_experiment_tag(experiment_id, "mlflow.experimentKind",
+                              "custom_model_development")
+    client.set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{RUNS_VIEW_KEY}",
+                              json.dumps(runs_view(label_level)))
+    return experiment_id
+
+
+def runs_url(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """Direct link to the experiment's runs table with the headline columns."""
+    return f"{base}/#/experiments/{experiment_id}/runs?viewStateShareKey={RUNS_VIEW_KEY}"
+
+
+def serve_ui(experiment: str, label_level: str, host: str = "127.0.0.1", port: int = 5000,
+             root: Path | None = None, startup_timeout: float = 120.0) -> int:
+    """Run the MLflow UI over the project's store until it stops; once it answers, print the
+    link to the runs table. Returns the server's exit status."""
+    import urllib.request
+
+    root = root or project_root()
+    # A new store gets its tables before the server opens it; an existing one is tagged while
+    # the server starts (both import mlflow, seconds each on a busy machine).
+    fresh = not (root / "mlruns.db").exists()
+    if fresh:
+        experiment_id = ensure_experiment(experiment, label_level, root)
+    # Job execution spawns ~10 worker processes (~1.9 GB) that the runs table does not need,
+    # and one local reader needs one worker, not the default four (which start 4x slower
+    # on two cores).
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+           "MLFLOW_ENABLE_TELEMETRY": "false"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri(root),
+         "--default-artifact-root", (root / "mlartifacts").as_uri(), "--host", host,
+         "--port", str(port), "--workers", "1"], env=env)
+    base = f"http://{host}:{port}"
+    try:
+        if not fresh:
+            experiment_id = ensure_experiment(experiment, label_level, root)
+        deadline = time.monotonic() + startup_timeout
+        while server.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        if server.poll() is None:
+            print(f"\nlanggeo runs table (experiment {experiment!r}): "
+                  f"{runs_url(experiment_id, base)}\n", flush=True)
+        return server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        return server.wait()
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait()
+
+
 def log_configuration(params: Params, metrics: Mapping[str, object],
                       children: Mapping[str, tuple[Mapping[str, str], Mapping[str, object]]],
                       artifacts: Sequence[Path], root: Path | None = None) -> str:
@@ -65,16 +162,8 @@ def log_configuration(params: Params, metrics: Mapping[str, object],
     import mlflow
 
     root = root or project_root()
-    mlflow.set_tracking_uri(tracking_uri(root))
-    name = params.tracking.experiment
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is None:
-        experiment_id = mlflow.create_experiment(
-            name, artifact_location=(root / "mlartifacts").as_uri(),
-            # Opens the UI on the runs table instead of the GenAI traces view.
-            tags={"mlflow.experimentKind": "custom_model_development"})
-    else:
-        experiment_id = experiment.experiment_id
+    experiment_id = ensure_experiment(params.tracking.experiment, params.evaluation.label_level,
+                                      root)
     config = params.config_hash()
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"config-{config}",
                           tags={"langgeo.config_hash": config}) as parent:
