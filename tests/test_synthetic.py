@@ -141,7 +141,7 @@ def test_synthetic_params_are_validated():
     good = {"language": "fr", "dataset": "eld", "tokens": 2048, "seed": 0,
             "transformations": {"substitute": [0.05, 0.1]}}
     assert parse_params(params_with(good)).synthetic.transformations == {"substitute": (0.05, 0.1)}
-    for bad, message in [({"dataset": "wikipedia"}, "not in 'datasets'"),
+    for bad, message in [({"dataset": "nowhere"}, "not in 'dataset_catalog'"),
                          ({"tokens": 1000}, "multiple of 'calibration.seq_len'"),
                          ({"transformations": {"rot13": [0.1, 0.2]}}, "choose from"),
                          ({"transformations": {"scramble": [0.1]}}, "at least two distinct"),

@@ -152,7 +152,8 @@ def test_a_language_absent_from_one_dataset_is_covered_by_the_other(project, cap
 
 def test_a_language_no_dataset_holds_is_an_error(project, capsys):
     set_params(project, languages=["fr", "or"], datasets=["udhr"],
-               dataset_catalog={"udhr": {"source": "udhr", "tokens_per_language": 128}})
+               dataset_catalog={"eld": {"source": "eld"},
+                                "udhr": {"source": "udhr", "tokens_per_language": 128}})
     assert main(["calibrate", "--dataset", "udhr"]) == 2
     assert "'or' has no UDHR declaration" in capsys.readouterr().err
     assert not (project / "data" / "calibration" / "udhr").exists()

@@ -631,9 +631,9 @@ def cmd_synthetic(params, layout: Layout, args) -> None:
     sig = params.signatures
     tokenizers = {m.name: load_tokenizer(layout.model(m.name)) for m in params.models}
     base, reference = base_and_reference(
-        calibration_documents(params.dataset(syn.dataset), syn.language, syn.seed),
+        calibration_documents(syn.dataset, syn.language, syn.seed),
         list(tokenizers.values()), syn.tokens, params.calibration.seq_len, syn.language,
-        syn.dataset)
+        syn.dataset.name)
     variants = make_variants(base, reference, syn.transformations, syn.seed)
     tables = []
     for spec in params.models:

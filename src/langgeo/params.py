@@ -164,7 +164,7 @@ class Synthetic:
     ``dataset`` by each transformation at each strength, ``tokens`` calibration tokens each."""
 
     language: str
-    dataset: str
+    dataset: DatasetSpec
     transformations: dict[str, tuple[float, ...]]
     tokens: int
     seed: int
@@ -355,14 +355,17 @@ def _names(raw: dict[str, Any], key: str, catalog_key: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _synthetic(raw: dict[str, Any], datasets: tuple[str, ...], seq_len: int) -> Synthetic | None:
+def _synthetic(raw: dict[str, Any], seq_len: int) -> Synthetic | None:
     if "synthetic" not in raw:
         return None
     section, where = _get(raw, "synthetic", "", dict), "synthetic."
-    dataset = _get(section, "dataset", where, str)
-    if dataset not in datasets:
-        raise LanggeoError(f"params: 'synthetic.dataset' is {dataset!r}, which is not in "
-                           f"'datasets' {list(datasets)}")
+    name = _get(section, "dataset", where, str)
+    catalog = _get(raw, "dataset_catalog", "", dict)
+    if name not in catalog:
+        raise LanggeoError(f"params: 'synthetic.dataset' is {name!r}, which is not in "
+                           f"'dataset_catalog' {sorted(catalog)}")
+    # Any catalog entry will do: the check needs its text, not a place in 'datasets'.
+    dataset = _dataset(name, catalog[name])
     tokens = _positive(section, "tokens", where)
     if tokens % seq_len:
         raise LanggeoError(f"params: 'synthetic.tokens' ({tokens}) must be a multiple of "
@@ -499,8 +502,7 @@ def parse_params(raw: dict[str, Any]) -> Params:
                   models=tuple(models), datasets=tuple(datasets), calibration=calibration,
                   signatures=signatures, distances=distances, embedding=embedding, evaluation=evaluation,
                   baselines=baselines, tracking=tracking, raw=raw, engine=_engine(raw),
-                  synthetic=_synthetic(raw, tuple(d.name for d in datasets),
-                                       calibration.seq_len))
+                  synthetic=_synthetic(raw, calibration.seq_len))
 
 
 def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
