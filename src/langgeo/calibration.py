@@ -9,7 +9,7 @@ identity of the input while a reference to it is held for the whole batch, becau
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -46,6 +46,14 @@ def linear_weight(module: nn.Module) -> torch.Tensor:
     return module.weight.T if isinstance(module, Conv1D) else module.weight
 
 
+def transformer_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """The transformer blocks: the longest ``nn.ModuleList`` of the model, with its name."""
+    lists = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.ModuleList)]
+    if not lists:
+        raise LanggeoError(f"{type(model).__name__} has no list of transformer blocks")
+    return max(lists, key=lambda item: len(item[1]))
+
+
 def block_linears(model: nn.Module) -> dict[str, nn.Module]:
     """Every linear layer (``nn.Linear``, or GPT-2's ``Conv1D``) inside the transformer blocks,
     by qualified name, in forward order.
@@ -53,10 +61,7 @@ def block_linears(model: nn.Module) -> dict[str, nn.Module]:
     The blocks are the longest ``nn.ModuleList`` of the model; embeddings and the LM head sit
     outside it and are excluded by construction.
     """
-    lists = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.ModuleList)]
-    if not lists:
-        raise LanggeoError(f"{type(model).__name__} has no list of transformer blocks")
-    blocks_name, blocks = max(lists, key=lambda item: len(item[1]))
+    blocks_name, blocks = transformer_blocks(model)
     linears = {f"{blocks_name}.{name}": m for name, m in blocks.named_modules()
                if isinstance(m, (nn.Linear, Conv1D))}
     if not linears:
@@ -76,15 +81,11 @@ class Hessians:
 
     ``hessian[leader]`` is the mean XᵀX, shape ``(in_features, in_features)``, fp32, over all
     ``n_tokens`` input rows; ``leader_of[name]`` names the Hessian each linear layer uses.
-    ``factors[(score, damping)]`` caches the column factors computed from them
-    (:func:`langgeo.importance.layer_factors`), which the scores and the factor files share.
     """
 
     hessian: dict[str, torch.Tensor]
     leader_of: dict[str, str]
     n_tokens: int
-    factors: dict[tuple[str, float], dict[str, torch.Tensor]] = field(default_factory=dict,
-                                                                        repr=False)
 
 
 class _Collector:
