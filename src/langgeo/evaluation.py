@@ -156,6 +156,20 @@ def bootstrap_interval(statistic: Callable[[np.ndarray], float], n_items: int,
     return float(low), float(high)
 
 
+def _permutation_p(statistic: Callable[[np.ndarray], np.ndarray], observed: float, n: int,
+                   n_permutations: int, seed: int, chunk: int) -> float:
+    """``(1 + count) / (1 + n_permutations)``: the share of joint row/column permutations of
+    ``n`` items (``statistic`` takes a ``(size, n)`` batch of orders) at least as large as
+    ``observed``, in seeded chunks."""
+    rng = np.random.default_rng(seed)
+    count = 0
+    for start in range(0, n_permutations, chunk):
+        size = min(chunk, n_permutations - start)
+        order = rng.permuted(np.tile(np.arange(n), (size, 1)), axis=1)
+        count += int((statistic(order) >= observed - 1e-12).sum())
+    return (1 + count) / (1 + n_permutations)
+
+
 def mantel_test(a: np.ndarray, b: np.ndarray, n_permutations: int = N_MANTEL_PERMUTATIONS,
                 seed: int = 0, chunk: int = 500) -> tuple[float, float]:
     """Mantel test: Spearman correlation of the upper triangles of two ``(n, n)`` distance
@@ -190,13 +204,7 @@ def mantel_test(a: np.ndarray, b: np.ndarray, n_permutations: int = N_MANTEL_PER
         return (permuted - centre) @ rank_a / scale
 
     rho = float(correlation(np.arange(n)[None])[0])
-    rng = np.random.default_rng(seed)
-    count = 0
-    for start in range(0, n_permutations, chunk):
-        size = min(chunk, n_permutations - start)
-        order = rng.permuted(np.tile(np.arange(n), (size, 1)), axis=1)
-        count += int((correlation(order) >= rho - 1e-12).sum())
-    return rho, (1 + count) / (1 + n_permutations)
+    return rho, _permutation_p(correlation, rho, n, n_permutations, seed, chunk)
 
 
 def partial_mantel_test(a: np.ndarray, b: np.ndarray, control: np.ndarray,
@@ -259,18 +267,13 @@ def partial_mantel_test(a: np.ndarray, b: np.ndarray, control: np.ndarray,
         return np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
 
     partial = float(statistic(np.arange(n)[None])[0])
-    rng = np.random.default_rng(seed)
-    count = 0
-    for start in range(0, n_permutations, chunk):
-        size = min(chunk, n_permutations - start)
-        order = rng.permuted(np.tile(np.arange(n), (size, 1)), axis=1)
-        count += int((statistic(order) >= partial - 1e-12).sum())
+    p = _permutation_p(statistic, partial, n, n_permutations, seed, chunk)
 
     def corr(x: np.ndarray, y: np.ndarray) -> float:
         scale = np.linalg.norm(x) * np.linalg.norm(y)
         return float(x @ y / scale) if scale > 0 else 0.0
 
-    return {"partial_rho": partial, "p": (1 + count) / (1 + n_permutations),
+    return {"partial_rho": partial, "p": p,
             "rho_ab": corr(ra, rb), "rho_a_control": corr(ra, rc),
             "rho_b_control": corr(rb, rc)}
 
