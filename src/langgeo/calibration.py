@@ -9,7 +9,7 @@ identity of the input while a reference to it is held for the whole batch, becau
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -81,11 +81,15 @@ class Hessians:
 
     ``hessian[leader]`` is the mean XᵀX, shape ``(in_features, in_features)``, fp32, over all
     ``n_tokens`` input rows; ``leader_of[name]`` names the Hessian each linear layer uses.
+    ``factors[(score, damping)]`` caches the column factors computed from them
+    (:func:`langgeo.importance.layer_factors`), which the scores and the factor files share.
     """
 
     hessian: dict[str, torch.Tensor]
     leader_of: dict[str, str]
     n_tokens: int
+    factors: dict[tuple[str, float], dict[str, torch.Tensor]] = field(default_factory=dict,
+                                                                        repr=False)
 
 
 class _Collector:
