@@ -108,6 +108,14 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     assert again.returncode == 0, again.stderr[-2000:]
     assert {p.name: p.read_bytes() for p in signatures} == before
 
+    # One more language: DVC re-runs the stage, which computes only that language.
+    set_params(project, languages=["fr", "es", "de", "ru", "ja", "it"])
+    added = run([str(BIN / "dvc"), "repro", "signatures@tiny-eld"], project)
+    assert added.returncode == 0, added.stdout[-3000:] + added.stderr[-3000:]
+    assert "5 of 6 languages up to date, 1 to compute" in added.stdout
+    assert {p.name: p.read_bytes() for p in signatures} == before
+    assert (folder / "it.parquet").is_file()
+
 
 @pytest.fixture
 def project(tmp_path, tiny_model_dir, monkeypatch):
