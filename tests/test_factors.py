@@ -130,3 +130,20 @@ def test_factor_distances_track_hamming_and_ignore_scale(tmp_path):
     scaled.factors[first] = scaled.factors[first] * 7.0
     np.testing.assert_allclose(factor_distances(factor_features([scaled]), features)[0, 0], 0,
                                atol=1e-12)
+
+
+def test_hamming_to_files_matches_the_stage_matrix(tmp_path):
+    from langgeo.distances import distances_from_files, hamming_to_files
+    from langgeo.signatures import write_signature
+
+    rng = np.random.default_rng(0)
+    shapes = {"a": (5, 7), "b": (3, 11)}
+    signatures = [{m: rng.random(s) < 0.5 for m, s in shapes.items()} for _ in range(4)]
+    paths = []
+    for i, bits in enumerate(signatures):
+        paths.append(tmp_path / f"l{i}.parquet")
+        write_signature(paths[-1], bits, {})
+    matrix = distances_from_files(paths)
+    np.testing.assert_array_equal(hamming_to_files(signatures[0], paths[1:]), matrix[0, 1:])
+    with pytest.raises(LanggeoError, match="other weight matrices"):
+        hamming_to_files({"a": signatures[0]["a"]}, paths[1:])

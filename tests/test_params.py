@@ -42,10 +42,21 @@ def test_repository_params_are_valid():
     ("datasets", [], "is empty"),
     ("languages", ["fr", "fr"], "twice"),
     ("embedding.n_components", 0, "null or a positive integer"),
+    ("signatures.store_bits", "no", "'signatures.store_bits' must be bool"),
+    ("signatures.store_bits", False, "hamming needs the stored bits"),
 ])
 def test_malformed_params_are_named(path, value, message):
     with pytest.raises(LanggeoError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_params(mutated(path, value))
+
+
+def test_factor_distances_need_no_bits_nor_score_samples():
+    raw = mutated("signatures.store_bits", False)
+    raw["distances"]["kind"] = "factors"
+    raw["signatures"]["keep_scores"] = 0
+    params = parse_params(raw)
+    assert not params.signatures.store_bits and params.distances.kind == "factors"
+    assert parse_params(mutated("signatures.store_bits", KeyError)).signatures.store_bits
 
 
 def test_unreadable_files(tmp_path):

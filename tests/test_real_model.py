@@ -47,14 +47,14 @@ def test_real_model_signatures(gemma):
     assert 0.01 < d < 0.5, d
 
 
-REFERENCE = ["fr", "it", "pt", "ca", "ru", "uk", "fi", "hu", "ta", "kn", "ml", "ja", "zh", "ar",
-             "he"]
+REFERENCE = ["fr", "it", "pt", "ru", "fi", "hu", "ta", "kn", "ja"]
 HELD_OUT = ["es", "et", "te"]  # Indo-European, Uralic, Dravidian
 
 
 def test_held_out_languages_land_among_their_relatives(gemma):
-    """Leave-one-out on the real model: a reference space of 15 languages from factor
-    distances; Spanish, Estonian and Telugu placed in it find their own family."""
+    """Leave-one-out on the real model: a reference space of 9 languages from factor
+    distances (512 tokens each); Spanish, Estonian and Telugu placed in it find their own
+    family."""
     from langgeo.distances import factor_distances, factor_features
     from langgeo.embedding import classical_mds
     from langgeo.families import language_labels
@@ -64,9 +64,9 @@ def test_held_out_languages_land_among_their_relatives(gemma):
     docs = eld_documents()
 
     def features(lang):
-        chosen = select_documents(shuffled(docs[lang], lang, 0), [tokenizer], 1024, 256, lang,
+        chosen = select_documents(shuffled(docs[lang], lang, 0), [tokenizer], 512, 256, lang,
                                   "eld")
-        return factor_features([text_signature(model, tokenizer, chosen, 1024, 256,
+        return factor_features([text_signature(model, tokenizer, chosen, 512, 256,
                                                name=lang).factors])[0]
 
     reference = np.stack([features(lang) for lang in REFERENCE])

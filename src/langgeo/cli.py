@@ -561,7 +561,7 @@ def cmd_place(params, layout: Layout, args) -> None:
     if len(languages) != len(args.text):
         raise LanggeoError(f"{len(args.text)} texts but {len(languages)} --language codes; give "
                            "one code for all or one per text")
-    names = [f"{Path(t).stem or Path(t).name}" for t in args.text]
+    names = [Path(t).stem or Path(t).name for t in args.text]
     if len(set(names)) != len(names):
         names = [f"{n}-{i + 1}" for i, n in enumerate(names)]
     texts = {name: read_text(path) for name, path in zip(names, args.text)}

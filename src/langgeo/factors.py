@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,17 +49,24 @@ def factors_path(signature_path: str | os.PathLike[str]) -> Path:
     return path.with_name(f"{path.stem}.factors.parquet")
 
 
-def _weights(model_or_weights: Any) -> dict[str, np.ndarray]:
-    """Block weights by module name as fp32 ``(out, in)`` numpy arrays, in forward order."""
+def iter_block_weights(model_or_weights: Any) -> Iterator[tuple[str, np.ndarray]]:
+    """(module name, fp32 ``(out, in)`` numpy weight) of every block linear layer, in forward
+    order, one at a time (a model's weights are converted as they are reached)."""
     from langgeo.signatures import as_numpy
 
     if hasattr(model_or_weights, "named_modules"):
         from langgeo.calibration import block_linears, linear_weight
 
-        return {name: as_numpy(linear_weight(m).detach().float())
-                for name, m in block_linears(model_or_weights).items()}
-    return {name: np.asarray(as_numpy(w), dtype=np.float32)
-            for name, w in model_or_weights.items()}
+        for name, m in block_linears(model_or_weights).items():
+            yield name, as_numpy(linear_weight(m).detach().float())
+    else:
+        for name, w in model_or_weights.items():
+            yield name, np.asarray(as_numpy(w), dtype=np.float32)
+
+
+def block_weights(model_or_weights: Any) -> dict[str, np.ndarray]:
+    """:func:`iter_block_weights` as a dict."""
+    return dict(iter_block_weights(model_or_weights))
 
 
 # A model's identity is costly (it reads every weight) and asked for once per language:
@@ -90,7 +97,7 @@ def model_identity(model_or_weights: Any) -> str:
         if cached is not None and cached[0] == state:
             return cached[1]
     digest = hashlib.sha256()
-    for name, w in _weights(model_or_weights).items():
+    for name, w in iter_block_weights(model_or_weights):
         w = np.ascontiguousarray(w, dtype="<f4")
         digest.update(json.dumps([name, list(w.shape)]).encode())
         digest.update(memoryview(w).cast("B"))

@@ -15,6 +15,7 @@ is :func:`load_space`.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -230,8 +231,7 @@ class Space:
                                                with_bits=kind == "hamming", name=name)
                           for name, docs in texts.items()}
             check_reference(paths[0], next(iter(signatures.values())), model_name)
-            distances = np.stack([_text_distances(kind, s, paths)
-                                  for s in signatures.values()])
+            distances = _distances_to_references(kind, list(signatures.values()), paths)
             pair_codes, matrix = read_matrix(layout.pair_distances(model_name, dataset))
             if pair_codes != self.codes:
                 raise LanggeoError(f"{layout.pair_distances(model_name, dataset)} holds other "
@@ -263,11 +263,9 @@ COMPARED = ("score", "binarization", "damping", "tokens", "seq_len")
 def check_reference(path: str | os.PathLike[str], text: TextSignature, model: str) -> None:
     """Refuse a reference computed with other settings or weights than the text's, naming
     the difference (their distances would compare unlike things)."""
-    from langgeo.factors import FACTORS_METADATA_KEY, factors_path
-    import json
-
     import pyarrow.parquet as pq
 
+    from langgeo.factors import FACTORS_METADATA_KEY, factors_path
     from langgeo.signatures import METADATA_KEY
 
     path = Path(path)
@@ -289,14 +287,16 @@ def check_reference(path: str | os.PathLike[str], text: TextSignature, model: st
                            f"(`dvc repro`)")
 
 
-def _text_distances(kind: str, text: TextSignature, paths: Sequence[Path]) -> np.ndarray:
+def _distances_to_references(kind: str, texts: Sequence[TextSignature],
+                             paths: Sequence[Path]) -> np.ndarray:
+    """``(len(texts), len(paths))`` distances of the texts to the reference files."""
     from langgeo.distances import factor_distances, factor_features, hamming_to_files
     from langgeo.factors import read_factors
 
     if kind == "hamming":
-        return hamming_to_files(text.bits, paths)
-    features = factor_features([read_factors(p) for p in paths])
-    return factor_distances(factor_features([text.factors]), features)[0]
+        return np.stack([hamming_to_files(t.bits, paths) for t in texts])
+    reference = factor_features([read_factors(p) for p in paths])
+    return factor_distances(factor_features([t.factors for t in texts]), reference)
 
 
 def read_text(path: str | os.PathLike[str]) -> list[str]:

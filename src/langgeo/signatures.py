@@ -111,7 +111,7 @@ def bits_from_factors(model_or_weights: Any, factors: Any,
     """
     import torch
 
-    from langgeo.factors import Factors, _weights, model_identity, read_factors
+    from langgeo.factors import Factors, block_weights, model_identity, read_factors
     from langgeo.importance import importance
 
     if not isinstance(factors, Factors):
@@ -123,7 +123,7 @@ def bits_from_factors(model_or_weights: Any, factors: Any,
                            f"(identity {model_identity(model_or_weights)} against "
                            f"{meta['model_identity']}); load model {meta.get('model')!r} as the "
                            "signature stage did (same folder and dtype)")
-    weights = _weights(model_or_weights)
+    weights = block_weights(model_or_weights)
     leader_of = factors.leader_of
     missing = [m for m in factors.module_order if m not in weights]
     if missing or len(weights) != len(leader_of):
