@@ -81,8 +81,8 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     assert (project / "reports/attribution.png").stat().st_size > 0
     assert (project / "reports/export/latent.csv").read_text().startswith("code,")
     synthetic = pd.read_csv(project / "reports/synthetic.csv")
-    assert synthetic["transformation"].tolist() == ["substitute"] * 2 + ["scramble"] * 2 + [
-        "reference"]
+    assert synthetic["transformation"].value_counts().to_dict() == {
+        "substitute": 2, "scramble": 2, "reference": 1}
     assert (synthetic["distance"] > 0).all() and "synthetic: tiny: substitute rho" in first.stdout
 
     import mlflow
