@@ -32,6 +32,8 @@ def make_project(root: Path, model_dir: Path, **overrides) -> Path:
     params["evaluation"].update(kmeans_seeds=2, n_permutations=99, n_bootstrap=10,
                                 mantel_permutations=99)
     params["model_catalog"]["tiny"] = {"source": "pretrained", "id": str(model_dir)}
+    params["synthetic"].update(tokens=256, transformations={"substitute": [0.1, 0.4],
+                                                            "scramble": [0.5, 1.0]})
     for key, value in overrides.items():
         params[key] = value
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -80,6 +82,10 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     assert attribution["branch_ari_mean"].notna().all()
     assert (project / "reports/attribution.png").stat().st_size > 0
     assert (project / "reports/export/latent.csv").read_text().startswith("code,")
+    synthetic = pd.read_csv(project / "reports/synthetic.csv")
+    assert synthetic["transformation"].value_counts().to_dict() == {
+        "substitute": 2, "scramble": 2, "reference": 1}
+    assert (synthetic["distance"] > 0).all() and "synthetic: tiny: substitute rho" in first.stdout
 
     import mlflow
 

@@ -57,9 +57,8 @@ def test_make_ui_opens_the_runs_table_with_ari_and_purity(tmp_path):
                "branch/kmeans/purity_mean": 0.8765, "branch/agglomerative/ari": 0.5555,
                **{f"family/{m}/nmi": 0.111 for m in ("kmeans", "agglomerative", "hdbscan")},
                **{f"branch/hdbscan/extra_{i}": 0.222 for i in range(30)}}
-    run_id = log_configuration(params, metrics, {"pair/tiny/eld": ({"kind": "pair"},
-                                                                   {"branch/kmeans/ari_mean": 0.3})},
-                               [], root=tmp_path)
+    child = {"pair/tiny/eld": ({"kind": "pair"}, {"branch/kmeans/ari_mean": 0.3})}
+    run_id = log_configuration(params, metrics, child, [], root=tmp_path)
     run_name = f"config-{params.config_hash()}"
     assert run_id
 

@@ -4,8 +4,8 @@ One protocol for every distance matrix, ours and the baselines alike
 (:func:`evaluate_distances`): classical MDS gives latent vectors; k-means (on the latent
 vectors), average-linkage agglomerative clustering and HDBSCAN (both on the distances) are
 scored against each gold level with ARI, NMI and purity; each ARI gets a permutation p-value
-and a bootstrap interval over languages. :func:`mantel_test` compares two geometries directly, :func:`partial_mantel_test` does so
-controlling for a third.
+and a bootstrap interval over languages. :func:`mantel_test` compares two geometries
+directly, :func:`partial_mantel_test` does so controlling for a third.
 """
 
 from __future__ import annotations
