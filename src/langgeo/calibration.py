@@ -46,6 +46,14 @@ def linear_weight(module: nn.Module) -> torch.Tensor:
     return module.weight.T if isinstance(module, Conv1D) else module.weight
 
 
+def transformer_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """The transformer blocks: the longest ``nn.ModuleList`` of the model, with its name."""
+    lists = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.ModuleList)]
+    if not lists:
+        raise LanggeoError(f"{type(model).__name__} has no list of transformer blocks")
+    return max(lists, key=lambda item: len(item[1]))
+
+
 def block_linears(model: nn.Module) -> dict[str, nn.Module]:
     """Every linear layer (``nn.Linear``, or GPT-2's ``Conv1D``) inside the transformer blocks,
     by qualified name, in forward order.
@@ -53,10 +61,7 @@ def block_linears(model: nn.Module) -> dict[str, nn.Module]:
     The blocks are the longest ``nn.ModuleList`` of the model; embeddings and the LM head sit
     outside it and are excluded by construction.
     """
-    lists = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.ModuleList)]
-    if not lists:
-        raise LanggeoError(f"{type(model).__name__} has no list of transformer blocks")
-    blocks_name, blocks = max(lists, key=lambda item: len(item[1]))
+    blocks_name, blocks = transformer_blocks(model)
     linears = {f"{blocks_name}.{name}": m for name, m in blocks.named_modules()
                if isinstance(m, (nn.Linear, Conv1D))}
     if not linears:
