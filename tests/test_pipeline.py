@@ -32,6 +32,9 @@ def make_project(root: Path, model_dir: Path, **overrides) -> Path:
     params["evaluation"].update(kmeans_seeds=2, n_permutations=99, n_bootstrap=10,
                                 mantel_permutations=99)
     params["model_catalog"]["tiny"] = {"source": "pretrained", "id": str(model_dir)}
+    params["pruning"].update(model="tiny", panel=["fr", "es", "de", "ru", "ja"],
+                             calibration_tokens=128, heldout_tokens=128, seq_len=64,
+                             permutations=99)
     for key, value in overrides.items():
         params[key] = value
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -75,6 +78,12 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     assert attribution["branch_ari_mean"].notna().all()
     assert (project / "reports/attribution.png").stat().st_size > 0
     assert (project / "reports/export/latent.csv").read_text().startswith("code,")
+    transfer = json.loads((project / "reports/pruning/transfer.json").read_text())
+    assert set(transfer["tests"]) >= {"ours", "uriel_geographic", "uriel_genetic"}
+    assert 0 < transfer["tests"]["ours"]["p"] <= 1
+    matrix = pd.read_parquet(project / "data/pruning/tiny/eld/matrix.parquet")
+    assert len(matrix) == 5 * 6 and (matrix["sparsity"][matrix["source"] != "dense"] == 0.5).all()
+    assert len(list((project / "data/pruning/tiny/eld/masks").glob("*.parquet"))) == 5
 
     import mlflow
 

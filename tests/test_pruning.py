@@ -174,7 +174,8 @@ def test_methods_differ_and_depend_on_the_data():
 
     p = parse_pattern(0.5)
     g = torch.Generator().manual_seed(9)
-    a, b = torch.randint(3, 150, (2, 16), generator=g), torch.randint(150, 300, (2, 16), generator=g)
+    a = torch.randint(3, 150, (2, 16), generator=g)
+    b = torch.randint(150, 300, (2, 16), generator=g)
     masks = {}
     for method in ("sparsegpt", "wanda", "magnitude"):
         for tag, ids in (("a", a), ("b", b)):

@@ -409,6 +409,36 @@ def cmd_compare(params, layout: Layout, args) -> None:
         print(f"ARI vs tokens per language -> {figure}")
 
 
+def cmd_transfer(params, layout: Layout, args) -> None:
+    from langgeo.transfer import run_transfer
+
+    s = run_transfer(params, layout.root)
+    ours, lsp = s["tests"]["ours"], s["lsp"]
+    print(f"transfer: {len(s['panel'])} languages, {s['model']} {s['method']} {s['pattern']} "
+          f"in {s['seconds']['total']:.0f} s; d vs R Spearman {ours['rho']:.3f} "
+          f"(p {ours['p']:.4f}), mean per target {ours['mean_target_rho']:.3f} "
+          f"(p {ours['mean_target_p']:.4f})")
+    for name, t in s["tests"].items():
+        if name != "ours":
+            print(f"  {name}: rho {t['rho']:.3f} (p {t['p']:.4f})")
+    if lsp:
+        print(f"  own-language pruning beats {lsp['reference']}-pruning for "
+              f"{lsp['own_beats_reference']} of {lsp['targets']} targets")
+    print(f"  -> reports/pruning/, data/pruning/; MLflow run {s['mlflow_run']}")
+
+
+def cmd_prune(params, layout: Layout, args) -> None:
+    from langgeo.transfer import prune_for_language
+
+    pr = params.pruning
+    out = Path(args.out) if args.out else layout.root / "models" / "pruned" / (
+        f"{pr.model if pr else 'model'}-{args.language}-{pr.method if pr else ''}")
+    r = prune_for_language(params, layout.root, args.language, out)
+    print(f"pruned for {args.language!r}: sparsity {r['sparsity']:.4f} in {r['seconds']:.0f} s; "
+          f"held-out perplexity {r['dense']['ppl']:.2f} -> {r['pruned']['ppl']:.2f}, bits/byte "
+          f"{r['dense']['bits_per_byte']:.3f} -> {r['pruned']['bits_per_byte']:.3f} -> {out}")
+
+
 COMMANDS = {
     "prepare-model": (cmd_prepare_model, ["model"]),
     "calibrate": (cmd_calibrate, ["dataset"]),
@@ -422,6 +452,8 @@ COMMANDS = {
     "export": (cmd_export, []),
     "summary": (cmd_summary, []),
     "compare": (cmd_compare, []),
+    "transfer": (cmd_transfer, []),
+    "prune": (cmd_prune, ["language"]),
 }
 
 
@@ -438,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         for option in options:
             p.add_argument(f"--{option}", required=True)
+    sub.choices["prune"].add_argument(
+        "--out", help="output folder (default: models/pruned/<model>-<language>-<method>)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "urllib3", "alembic", "mlflow"):
