@@ -246,16 +246,18 @@ def panel_distances(params, root) -> tuple[str, np.ndarray]:
     return choice, matrix[np.ix_(index, index)]
 
 
-def _log_mlflow(params, metrics: Mapping[str, float], artifacts: Sequence, root) -> str:
+def _log_mlflow(params, metrics: Mapping[str, float], artifacts: Sequence) -> str:
     """One MLflow run per pruning configuration, in experiment ``<tracking.experiment>-pruning``
-    (kept apart from the per-configuration runs that ``langgeo compare`` tabulates)."""
+    (kept apart from the per-configuration runs that ``langgeo compare`` tabulates), in the
+    store of :func:`langgeo.tracking.project_root` (the real root under queued experiments)."""
     import os
 
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     import mlflow
 
-    from langgeo.tracking import tracking_uri
+    from langgeo.tracking import project_root, tracking_uri
 
+    root = project_root()
     mlflow.set_tracking_uri(tracking_uri(root))
     name = f"{params.tracking.experiment}-pruning"
     experiment = mlflow.get_experiment_by_name(name)
@@ -286,6 +288,8 @@ def run_transfer(params, root) -> dict:
     from pathlib import Path
 
     from langgeo.baselines import baseline_distances
+    from langgeo.distances import distances_from_files
+    from langgeo.evaluation import mantel_test
     from langgeo.figures import transfer_cost_figure, transfer_scatter_figure
     from langgeo.models import load_model, load_tokenizer
     from langgeo.pruning import parse_pattern
@@ -311,19 +315,7 @@ def run_transfer(params, root) -> dict:
     cross = cross_lingual_matrix(model, texts, pr.method, pattern, pr.damping, pr.batch_size)
     elapsed = time.perf_counter() - start
     cost = cross.cost()
-    geometries = {"ours": ours, **{k: b.distances for k, b in baselines.items()}}
-    tests = transfer_tests(list(pr.panel), cost, geometries, pr.permutations, params.seed)
-    lsp = lsp_summary(cross)
     codes = list(pr.panel)
-    summary = {
-        "model": name, "dataset": pr.dataset, "method": pr.method, "pattern": pattern.name,
-        "sparsity": {a: r.sparsity for a, r in cross.pruned.items()},
-        "distances": distance_name, "panel": codes,
-        "dense": {b: cross.ppl["dense", b].as_dict() for b in codes},
-        "lsp": lsp, "tests": tests,
-        "seconds": {"total": elapsed, "perplexity": cross.seconds_perplexity,
-                    "pruning": sum(r.seconds for r in cross.pruned.values())},
-    }
     table = cross.table()
     data = root / "data" / "pruning" / name / pr.dataset
     reports = root / "reports" / "pruning"
@@ -337,6 +329,23 @@ def run_transfer(params, root) -> dict:
                              "tokens": result.n_tokens, "score": f"{pr.method}-mask",
                              "pattern": pattern.name, "damping": pr.damping,
                              "seed": params.seed})
+        # The masks are signatures too (item 5 of issue 13): their Hamming geometry.
+        masks = distances_from_files([tmp / "masks" / f"{a}.parquet" for a in codes])
+    geometries = {"ours": ours, f"{pr.method}_mask": masks,
+                  **{k: b.distances for k, b in baselines.items()}}
+    tests = transfer_tests(codes, cost, geometries, pr.permutations, params.seed)
+    mask_rho, mask_p = mantel_test(ours, masks, pr.permutations, params.seed)
+    lsp = lsp_summary(cross)
+    summary = {
+        "model": name, "dataset": pr.dataset, "method": pr.method, "pattern": pattern.name,
+        "sparsity": {a: r.sparsity for a, r in cross.pruned.items()},
+        "distances": distance_name, "panel": codes,
+        "dense": {b: cross.ppl["dense", b].as_dict() for b in codes},
+        "lsp": lsp, "tests": tests,
+        "mask_vs_ours_mantel": {"spearman_rho": mask_rho, "p": mask_p},
+        "seconds": {"total": elapsed, "perplexity": cross.seconds_perplexity,
+                    "pruning": sum(r.seconds for r in cross.pruned.values())},
+    }
     with atomic_path(reports) as tmp:
         tmp.mkdir(parents=True)
         table.to_csv(tmp / "matrix.csv", index=False, float_format="%.6g")
@@ -349,8 +358,9 @@ def run_transfer(params, root) -> dict:
     metrics = {f"{g}/{k}": v for g, t in tests.items() for k, v in t.items()
                if k != "per_target"}
     metrics.update({f"lsp/{k}": v for k, v in lsp.items() if isinstance(v, int)})
-    metrics["seconds"] = elapsed
-    summary["mlflow_run"] = _log_mlflow(params, metrics, sorted(reports.glob("*")), root)
+    metrics.update({"mask_vs_ours/mantel_rho": mask_rho, "mask_vs_ours/mantel_p": mask_p,
+                    "seconds": elapsed})
+    summary["mlflow_run"] = _log_mlflow(params, metrics, sorted(reports.glob("*")))
     return summary
 
 
