@@ -34,6 +34,9 @@ def make_project(root: Path, model_dir: Path, **overrides) -> Path:
     params["model_catalog"]["tiny"] = {"source": "pretrained", "id": str(model_dir)}
     params["synthetic"].update(tokens=256, transformations={"substitute": [0.1, 0.4],
                                                             "scramble": [0.5, 1.0]})
+    params["pruning"].update(model="tiny", panel=["fr", "es", "de", "ru", "ja"],
+                             calibration_tokens=128, heldout_tokens=128, seq_len=64,
+                             permutations=99)
     for key, value in overrides.items():
         params[key] = value
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -86,6 +89,12 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     assert synthetic["transformation"].value_counts().to_dict() == {
         "substitute": 2, "scramble": 2, "reference": 1}
     assert (synthetic["distance"] > 0).all() and "synthetic: tiny: substitute rho" in first.stdout
+    transfer = json.loads((project / "reports/pruning/transfer.json").read_text())
+    assert set(transfer["tests"]) >= {"ours", "uriel_geographic", "uriel_genetic"}
+    assert 0 < transfer["tests"]["ours"]["p"] <= 1
+    matrix = pd.read_parquet(project / "data/pruning/tiny/eld/matrix.parquet")
+    assert len(matrix) == 5 * 6 and (matrix["sparsity"][matrix["source"] != "dense"] == 0.5).all()
+    assert len(list((project / "data/pruning/tiny/eld/masks").glob("*.parquet"))) == 5
 
     import mlflow
 

@@ -667,6 +667,35 @@ def cmd_ui(params, layout: Layout, args) -> None:
         raise LanggeoError(f"the MLflow server stopped with status {status} (is port {port} "
                            "taken? set MLFLOW_PORT to another one)")
 
+def cmd_transfer(params, layout: Layout, args) -> None:
+    from langgeo.transfer import run_transfer
+
+    s = run_transfer(params, layout.root)
+    ours, lsp = s["tests"]["ours"], s["lsp"]
+    print(f"transfer: {len(s['panel'])} languages, {s['model']} {s['method']} {s['pattern']} "
+          f"in {s['seconds']['total']:.0f} s; d vs R Spearman {ours['rho']:.3f} "
+          f"(p {ours['p']:.4f}), mean per target {ours['mean_target_rho']:.3f} "
+          f"(p {ours['mean_target_p']:.4f})")
+    for name, t in s["tests"].items():
+        if name != "ours":
+            print(f"  {name}: rho {t['rho']:.3f} (p {t['p']:.4f})")
+    if lsp:
+        print(f"  own-language pruning beats {lsp['reference']}-pruning for "
+              f"{lsp['own_beats_reference']} of {lsp['targets']} targets")
+    print(f"  -> reports/pruning/, data/pruning/; MLflow run {s['mlflow_run']}")
+
+
+def cmd_prune(params, layout: Layout, args) -> None:
+    from langgeo.transfer import prune_for_language
+
+    pr = params.pruning
+    out = Path(args.out) if args.out else layout.root / "models" / "pruned" / (
+        f"{pr.model if pr else 'model'}-{args.language}-{pr.method if pr else ''}")
+    r = prune_for_language(params, layout.root, args.language, out)
+    print(f"pruned for {args.language!r}: sparsity {r['sparsity']:.4f} in {r['seconds']:.0f} s; "
+          f"held-out perplexity {r['dense']['ppl']:.2f} -> {r['pruned']['ppl']:.2f}, bits/byte "
+          f"{r['dense']['bits_per_byte']:.3f} -> {r['pruned']['bits_per_byte']:.3f} -> {out}")
+
 
 COMMANDS = {
     "prepare-model": (cmd_prepare_model, ["model"]),
@@ -685,6 +714,8 @@ COMMANDS = {
     "place": (cmd_place, _place_arguments),
     "synthetic": (cmd_synthetic, []),
     "ui": (cmd_ui, []),
+    "transfer": (cmd_transfer, []),
+    "prune": (cmd_prune, ["language"]),
 }
 
 
@@ -704,6 +735,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for option in options:
             p.add_argument(f"--{option}", required=True)
+    sub.choices["prune"].add_argument(
+        "--out", help="output folder (default: models/pruned/<model>-<language>-<method>)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "urllib3", "alembic", "mlflow"):

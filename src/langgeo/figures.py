@@ -534,5 +534,55 @@ def synthetic_figure(path: str | Path, table: pd.DataFrame) -> Path:
     ax.set_ylabel("Hamming distance to the base text")
     ax.set_title("Synthetic languages: recovered distance vs strength")
     ax.legend(fontsize=7, frameon=False)
+
+def transfer_cost_figure(path: str | Path, codes: Sequence[str], cost: np.ndarray,
+                         title: str = "Cost of pruning with another language's text") -> Path:
+    """Heatmap of ``R[a, b] = log P[a, b] − log P[b, b]`` (``(n, n)``, rows = calibration
+    language a, columns = evaluated language b), each cell annotated."""
+    n = len(codes)
+    if cost.shape != (n, n):
+        raise LanggeoError(f"cost matrix of shape {cost.shape} for {n} languages")
+    side = max(4.0, 0.45 * n)
+    fig = Figure(figsize=(side + 1.6, side + 0.6), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(cost, cmap="magma_r", interpolation="nearest")
+    for a in range(n):
+        for b in range(n):
+            ax.text(b, a, f"{cost[a, b]:.2f}", ha="center", va="center", fontsize=6,
+                    color="white" if cost[a, b] > np.nanmax(cost) / 2 else "black")
+    ax.set_xticks(range(n), codes, fontsize=_font(n))
+    ax.set_yticks(range(n), codes, fontsize=_font(n))
+    ax.set_xlabel("evaluated on b (held-out text)")
+    ax.set_ylabel("pruned with a's text")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).set_label(
+        "R = log P[a, b] − log P[b, b] (nats/token)", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def transfer_scatter_figure(path: str | Path, codes: Sequence[str], distances: np.ndarray,
+                            cost: np.ndarray, rho: float, p: float,
+                            distance_name: str = "signature distance d(a, b)") -> Path:
+    """Scatter of ``d(a, b)`` against ``R[a, b]`` over the ordered pairs a ≠ b, coloured by
+    the target b; the Spearman correlation and its permutation p-value in the title."""
+    n = len(codes)
+    off = ~np.eye(n, dtype=bool)
+    styles = group_styles(list(codes))
+    fig = Figure(figsize=(7.5, 5), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for b, code in enumerate(codes):
+        rows = off[:, b]
+        colour, marker = styles[code]
+        ax.scatter(distances[rows, b], cost[rows, b], color=colour, marker=marker, s=18,
+                   edgecolors="0.2", linewidths=0.3, label=code)
+    ax.set_xlabel(distance_name)
+    ax.set_ylabel("R[a, b] (nats/token)")
+    ax.set_title(f"Does d(a, b) predict the cost of pruning with a for b?  "
+                 f"Spearman ρ = {rho:.3f}, p = {p:.4f}", fontsize=9)
+    ax.legend(title="target b", fontsize=6, title_fontsize=7, frameon=False,
+              loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return _save(fig, path)

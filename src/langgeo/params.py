@@ -33,7 +33,7 @@ ENGINE_KINDS = ("local", "ray")
 KNOWN_KEYS: dict[str, set[str]] = {
     "": {"seed", "languages", "models", "datasets", "model_catalog", "dataset_catalog",
          "calibration", "signatures", "engine", "distances", "embedding", "evaluation",
-         "baselines", "tracking", "synthetic"},
+         "baselines", "tracking", "synthetic", "pruning"},
     "calibration": {"tokens_per_language", "seq_len"},
     "signatures": {"score", "binarization", "damping", "batch_size", "device", "dtype",
                    "keep_scores", "store_bits"},
@@ -45,6 +45,9 @@ KNOWN_KEYS: dict[str, set[str]] = {
     "baselines": {"uriel_kinds", "missing"},
     "tracking": {"experiment"},
     "synthetic": {"language", "dataset", "transformations", "tokens", "seed"},
+    "pruning": {"model", "dataset", "method", "sparsity", "pattern", "damping", "panel",
+                "calibration_tokens", "heldout_tokens", "seq_len", "batch_size", "distances",
+                "permutations"},
 }
 
 SYNTHETIC_TRANSFORMATIONS = ("substitute", "scramble")
@@ -171,6 +174,69 @@ class Synthetic:
 
 
 @dataclass(frozen=True)
+class Pruning:
+    """The cross-lingual pruning panel (``langgeo transfer``) and ``langgeo prune``."""
+
+    model: str
+    dataset: str
+    method: str
+    sparsity: float
+    pattern: str
+    damping: float
+    panel: tuple[str, ...]
+    calibration_tokens: int
+    heldout_tokens: int
+    seq_len: int
+    batch_size: int
+    distances: str
+    permutations: int
+
+
+PRUNING_METHODS = ("sparsegpt", "wanda", "magnitude")
+
+
+def _pruning(raw: dict[str, Any]) -> Pruning | None:
+    if "pruning" not in raw:
+        return None
+    sec, where = _get(raw, "pruning", "", dict), "pruning."
+    panel = _get(sec, "panel", where, list)
+    if (len(panel) < 4 or not all(isinstance(c, str) for c in panel)
+            or len(set(panel)) != len(panel)):
+        raise LanggeoError("params: 'pruning.panel' must list at least 4 distinct language codes")
+    missing = [c for c in panel if c not in raw.get("languages", [])]
+    if missing:
+        raise LanggeoError(f"params: 'pruning.panel' has {missing}, which are not in 'languages' "
+                           "(the transfer test needs their signature distances)")
+    seq_len = _positive(sec, "seq_len", where)
+    if seq_len < 2:
+        raise LanggeoError("params: 'pruning.seq_len' must be at least 2 (BOS + one token)")
+    tokens = {}
+    for key in ("calibration_tokens", "heldout_tokens"):
+        tokens[key] = _positive(sec, key, where)
+        if tokens[key] % seq_len:
+            raise LanggeoError(f"params: 'pruning.{key}' ({tokens[key]}) must be a multiple of "
+                               f"'pruning.seq_len' ({seq_len})")
+    damping = float(_get(sec, "damping", where, (int, float)))
+    if damping <= 0:
+        raise LanggeoError(f"params: 'pruning.damping' must be > 0, got {damping}")
+    from langgeo.pruning import parse_pattern
+
+    sparsity = _get(sec, "sparsity", where, (int, float))
+    pattern = str(_get(sec, "pattern", where, str))
+    try:
+        parse_pattern(sparsity, pattern)
+    except LanggeoError as exc:
+        raise LanggeoError(f"params: 'pruning': {exc}") from exc
+    return Pruning(model=_get(sec, "model", where, str), dataset=_get(sec, "dataset", where, str),
+                   method=_choice(sec, "method", where, PRUNING_METHODS),
+                   sparsity=float(sparsity), pattern=pattern, damping=damping,
+                   panel=tuple(panel), seq_len=seq_len, **tokens,
+                   batch_size=_positive(sec, "batch_size", where),
+                   distances=_get(sec, "distances", where, str),
+                   permutations=_positive(sec, "permutations", where))
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int
     languages: tuple[str, ...]
@@ -186,6 +252,7 @@ class Params:
     raw: dict[str, Any]
     engine: Engine = Engine()
     synthetic: Synthetic | None = None
+    pruning: Pruning | None = None
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:
@@ -502,7 +569,7 @@ def parse_params(raw: dict[str, Any]) -> Params:
                   models=tuple(models), datasets=tuple(datasets), calibration=calibration,
                   signatures=signatures, distances=distances, embedding=embedding, evaluation=evaluation,
                   baselines=baselines, tracking=tracking, raw=raw, engine=_engine(raw),
-                  synthetic=_synthetic(raw, calibration.seq_len))
+                  synthetic=_synthetic(raw, calibration.seq_len), pruning=_pruning(raw))
 
 
 def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
