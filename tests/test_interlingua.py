@@ -145,3 +145,79 @@ def test_score_tables_shape():
     # Scaling every point leaves cosine neighbourhoods unchanged.
     assert per_layer["ilo"].nunique() == 1
     assert per_layer.loc[0, "gaussian_ilo"] == pytest.approx(noise.real.ilo.mean())
+
+
+def planted_states(seed: int = 0):
+    """Two layers of 8 languages in 2 families × 12 units: layer 0 keeps each language
+    apart (a large offset per language), layer 1 shares one space; in both, each family
+    arranges the units its own way, so the centred distance tells the families apart."""
+    rng = np.random.default_rng(seed)
+    n_languages, n_units, dim = 8, 12, 24
+    family = np.arange(n_languages) % 2
+    content = rng.standard_normal((2, n_units, dim))[family]
+    own = 0.3 * rng.standard_normal((n_languages, n_units, dim))
+    offsets = 10 * rng.standard_normal((n_languages, 1, dim))
+    return np.stack([content + own + offsets, content + own]), family
+
+
+def test_analyse_layers_on_planted_families():
+    from langgeo.interlingua import analyse_layers
+
+    states, family = planted_states()
+    codes = [f"l{i}" for i in range(8)]
+    gold = {"family": [f"f{f}" for f in family], "branch": [f"b{f}" for f in family]}
+    weights = representation_distances(states[1])
+    result = analyse_layers(states, codes, gold, weights, k=3, t=2, seed=0,
+                            kmeans_seeds=2, n_permutations=99, mantel_permutations=99)
+    layers = result.per_layer.set_index("layer")
+    assert layers.loc[0, "ilo"] == 0
+    # Layer 1: the 3 neighbours are the same unit in the 3 other languages of the family.
+    assert layers.loc[1, "bridge"] == 1 and layers.loc[1, "reach"] == pytest.approx(3 / 7)
+    assert (layers["family_kmeans_ari"] == 1).all()
+    assert layers.loc[1, "mantel_rho"] == pytest.approx(1)
+    assert len(result.per_language) == 16 and len(result.distances) == 2
+    assert layers.loc[0, "gaussian_ilo"] == layers.loc[1, "gaussian_ilo"]
+
+
+def test_interlingua_figures(tmp_path):
+    from langgeo.figures import geometry_scatter_figure, interlingua_figure, language_ilo_figure
+    from langgeo.interlingua import analyse_layers
+
+    states, family = planted_states()
+    codes = [f"l{i}" for i in range(8)]
+    gold = {"family": [f"f{f}" for f in family]}
+    weights = representation_distances(states[0])
+    result = analyse_layers(states, codes, gold, weights, k=3, t=2, kmeans_seeds=1,
+                            n_permutations=9, mantel_permutations=9)
+    paths = [interlingua_figure(tmp_path / "curves.png", result.per_layer, "tiny"),
+             language_ilo_figure(tmp_path / "languages.png",
+                                 result.per_language[result.per_language["layer"] == 1], 1,
+                                 gold["family"]),
+             geometry_scatter_figure(tmp_path / "scatter.png", weights, result.distances[1],
+                                     1, 0.5)]
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_interlingua_params():
+    import copy
+
+    import yaml
+
+    from langgeo.params import Interlingua, parse_params
+
+    raw = yaml.safe_load(open("params.yaml"))
+    raw["dataset_catalog"]["udhr"] = {"source": "udhr"}
+    raw.pop("interlingua", None)
+    assert parse_params(raw).interlingua == Interlingua()
+    raw["interlingua"] = {"dataset": "udhr", "max_units": None, "pooling": "mean_no_bos",
+                          "k": 7, "t": 4, "centre": False, "batch_size": 2, "seed": 3}
+    assert parse_params(raw).interlingua == Interlingua("udhr", None, "mean_no_bos", 7, 4,
+                                                        False, 2, 3)
+    for key, value, message in [("t", 9, "exceeds"), ("dataset", "eld", "source udhr"),
+                                ("pooling", "max", "choose one of"), ("k", 0, "positive"),
+                                ("centre", "yes", "must be bool"), ("colour", 1, "unknown")]:
+        bad = copy.deepcopy(raw)
+        bad["interlingua"][key] = value
+        with pytest.raises(LanggeoError, match=message):
+            parse_params(bad)

@@ -22,13 +22,14 @@ shape and for the real points under shuffled language labels, and translation re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from langgeo import LanggeoError
+from langgeo.evaluation import evaluate_distances, mantel_test
 
 #: Rows of the similarity matrix held at once: 1024 rows × 26,400 points (440 languages ×
 #: 60 units) is 108 MB of float32, well within memory for any realistic language count.
@@ -240,3 +241,75 @@ def score_tables(scores: Sequence[LayerScores], gaussian: LayerScores,
         entry["gaussian_retrieval_p1"] = float(np.nanmean(gaussian.retrieval))
         layers.append(entry)
     return pd.DataFrame(rows), pd.DataFrame(layers)
+
+
+def geometry_table(layer_distances: Sequence[np.ndarray], gold: Mapping[str, Sequence[str]],
+                   weights: np.ndarray | None, *, transform: str = "sqrt",
+                   kmeans_seeds: int = 10, seed: int = 0, n_permutations: int = 999,
+                   mantel_permutations: int = 9999, min_cluster_size: int = 2) -> pd.DataFrame:
+    """Each layer's representation distances scored like every other geometry.
+
+    Per layer: :func:`langgeo.evaluation.evaluate_distances` against each gold level
+    (without the bootstrap interval, to keep a scan over dozens of layers in seconds), and,
+    when ``weights`` (the weight distances over the same languages, in the same order) is
+    given, the Mantel test of the two geometries (:func:`langgeo.evaluation.mantel_test`).
+
+    Returns
+    -------
+    One row per layer: ``<level>_kmeans_ari`` (mean over seeds), ``<level>_kmeans_ari_p``,
+    ``<level>_agglomerative_ari``, ``<level>_silhouette``, and ``mantel_rho``,
+    ``mantel_p`` (NaN without ``weights``).
+    """
+    rows = []
+    for layer, d in enumerate(layer_distances):
+        m = evaluate_distances(d, gold, transform=transform, kmeans_seeds=kmeans_seeds,
+                               seed=seed, n_permutations=n_permutations, n_bootstrap=0,
+                               min_cluster_size=min_cluster_size)
+        row = {"layer": layer}
+        for level in gold:
+            row.update({f"{level}_kmeans_ari": m[f"{level}/kmeans/ari_mean"],
+                        f"{level}_kmeans_ari_p": m[f"{level}/kmeans/ari_p"],
+                        f"{level}_agglomerative_ari": m[f"{level}/agglomerative/ari"],
+                        f"{level}_silhouette": m[f"{level}/silhouette_distances"]})
+        rho, p = (mantel_test(d, weights, mantel_permutations, seed) if weights is not None
+                  else (np.nan, np.nan))
+        row.update({"mantel_rho": rho, "mantel_p": p})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class ModelLayers:
+    """Everything the interlingua stage reports for one model (see :func:`analyse_layers`)."""
+
+    per_language: pd.DataFrame
+    per_layer: pd.DataFrame
+    distances: list[np.ndarray]
+
+
+def analyse_layers(states: np.ndarray, languages: Sequence[str],
+                   gold: Mapping[str, Sequence[str]], weights: np.ndarray | None, *,
+                   k: int = 5, t: int = 3, seed: int = 0, centre: bool = True,
+                   block_rows: int = BLOCK_ROWS, **evaluation) -> ModelLayers:
+    """ILO, controls, retrieval and the representation geometry of every layer.
+
+    Parameters
+    ----------
+    states : (n_layers + 1, n_languages, n_units, hidden) pooled hidden states.
+    languages : the n_languages codes, in order.
+    gold : gold level -> n_languages labels, for :func:`geometry_table`.
+    weights : (n_languages, n_languages) weight distances, or None.
+    evaluation : passed to :func:`geometry_table` (``transform``, ``kmeans_seeds``,
+        ``n_permutations``, ``mantel_permutations``, ``min_cluster_size``).
+    """
+    from tqdm import tqdm
+
+    n_languages, n_units = states.shape[1:3]
+    check_neighbourhood(n_languages, n_units, k, t)
+    scores = [layer_scores(layer, k, t, seed, block_rows)
+              for layer in tqdm(states, desc="ILO per layer", unit="layer")]
+    noise = gaussian_control(states.shape[1:], k, t, seed, block_rows)
+    per_language, per_layer = score_tables(scores, noise, languages)
+    distances = [representation_distances(layer, centre) for layer in states]
+    geometry = geometry_table(distances, gold, weights, seed=seed, **evaluation)
+    return ModelLayers(per_language, per_layer.merge(geometry, on="layer"), distances)

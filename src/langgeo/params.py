@@ -23,6 +23,7 @@ DTYPES = ("float32", "bfloat16")
 TRANSFORMS = ("sqrt", "none")
 DISTANCE_KINDS = ("hamming", "l2", "cosine")
 LABEL_LEVELS = ("branch", "family")
+POOLINGS = ("mean", "mean_no_bos")
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,51 @@ class Tracking:
 
 
 @dataclass(frozen=True)
+class Interlingua:
+    """ILO on parallel text (``langgeo interlingua``): the ``dataset`` (a catalog entry of
+    source ``udhr``), the first ``max_units`` aligned units (None: all), the ``pooling`` of
+    token states, ``k`` neighbours, bridge threshold ``t``, ``centre`` for the representation
+    distance, units per forward pass and the seed of the controls."""
+
+    dataset: str = "udhr"
+    max_units: int | None = 60
+    pooling: str = "mean"
+    k: int = 5
+    t: int = 3
+    centre: bool = True
+    batch_size: int = 8
+    seed: int = 0
+
+
+def _interlingua(raw: dict[str, Any]) -> Interlingua:
+    section = raw.get("interlingua")
+    if section is None:
+        return Interlingua()
+    where = "interlingua."
+    if not isinstance(section, dict):
+        raise LanggeoError("params: 'interlingua' must be a mapping; see params.yaml")
+    unknown = sorted(set(section) - set(Interlingua.__dataclass_fields__))
+    if unknown:
+        raise LanggeoError(f"params: 'interlingua' has unknown key(s) {unknown}; allowed: "
+                           f"{sorted(Interlingua.__dataclass_fields__)}")
+    dataset = _get(section, "dataset", where, str)
+    entry = raw.get("dataset_catalog", {}).get(dataset)
+    if not isinstance(entry, dict) or entry.get("source") != "udhr":
+        raise LanggeoError(f"params: 'interlingua.dataset' is {dataset!r}; name an entry of "
+                           "'dataset_catalog' with source udhr (parallel text)")
+    max_units = section.get("max_units")
+    if max_units is not None:
+        max_units = _positive(section, "max_units", where)
+    k, t = _positive(section, "k", where), _positive(section, "t", where)
+    if t > k:
+        raise LanggeoError(f"params: 'interlingua.t' ({t}) exceeds 'interlingua.k' ({k}): "
+                           f"{k} neighbours cannot come from {t} languages")
+    return Interlingua(dataset, max_units, _choice(section, "pooling", where, POOLINGS), k, t,
+                       _get(section, "centre", where, bool),
+                       _positive(section, "batch_size", where), _get(section, "seed", where, int))
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int
     languages: tuple[str, ...]
@@ -125,6 +171,7 @@ class Params:
     baselines: Baselines
     tracking: Tracking
     raw: dict[str, Any]
+    interlingua: Interlingua = Interlingua()
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:
@@ -334,7 +381,8 @@ def parse_params(raw: dict[str, Any]) -> Params:
     return Params(seed=_get(raw, "seed", "", int), languages=tuple(languages),
                   models=tuple(models), datasets=tuple(datasets), calibration=calibration,
                   signatures=signatures, distances=distances, embedding=embedding, evaluation=evaluation,
-                  baselines=baselines, tracking=tracking, raw=raw)
+                  baselines=baselines, tracking=tracking, raw=raw,
+                  interlingua=_interlingua(raw))
 
 
 def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:

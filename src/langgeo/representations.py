@@ -19,8 +19,7 @@ from tqdm import tqdm
 
 from langgeo import LanggeoError
 from langgeo.calibration import decoder_stack
-
-POOLINGS = ("mean", "mean_no_bos")
+from langgeo.params import POOLINGS
 
 
 class UnitLike(Protocol):
