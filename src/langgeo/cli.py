@@ -399,7 +399,8 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
     from langgeo import udhr
     from langgeo.corpus import udhr_declaration
     from langgeo.distances import write_matrix
-    from langgeo.figures import geometry_scatter_figure, interlingua_figure, language_ilo_figure
+    from langgeo.figures import (geometry_scatter_figure, interlingua_figure,
+                                 language_ilo_figure)
     from langgeo.interlingua import analyse_layers
     from langgeo.models import load_model, load_tokenizer
     from langgeo.params import flat_params
@@ -443,9 +444,7 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
                "declarations": {c: declarations[c] for c in codes},
                "units": len(aligned.keys), "aligned_units": aligned.available,
                "dropped_articles": aligned.dropped_articles, "layers": len(result.distances),
-               "most_aligned_layer": best, "most_agreeing_layer": agree,
-               "states_seconds": round(states_s, 1),
-               "seconds": round(time.perf_counter() - start, 1)}
+               "most_aligned_layer": best, "most_agreeing_layer": agree}
     out = layout.interlingua(args.model)
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
@@ -464,7 +463,8 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
                                     float(per_layer.loc[agree, "mantel_rho"]))
     run_params = {"model": args.model, **{k: v for k, v in flat_params(params).items()
                                           if k.startswith("interlingua.")}}
-    log_layer_run(params.tracking.experiment, f"interlingua/{args.model}", run_params,
+    # Its own experiment: these runs are not pipeline configurations, which `compare` lists.
+    log_layer_run(f"{params.tracking.experiment}-interlingua", args.model, run_params,
                   per_layer, {"units": len(aligned.keys), "n_languages": len(codes),
                               "most_aligned_layer": best},
                   sorted(out.glob("*.png")) + [out / "layers.csv", out / "summary.json"])
@@ -472,7 +472,8 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
     print(f"interlingua ({args.model}): {len(codes)} languages x {len(aligned.keys)} units "
           f"({aligned.available} aligned, articles dropped {aligned.dropped_articles}, no "
           f"translation: {without or 'none'}), {len(result.distances)} layers in "
-          f"{summary['seconds']:.0f} s; highest mean ILO {row['ilo']:.3f} at layer {best} "
+          f"{time.perf_counter() - start:.0f} s ({states_s:.0f} s of hidden states); "
+          f"highest mean ILO {row['ilo']:.3f} at layer {best} "
           f"(shuffled {row['shuffled_ilo']:.3f}, Gaussian {row['gaussian_ilo']:.3f}, "
           f"retrieval P@1 {row['retrieval_p1']:.3f}); -> {out}")
 
