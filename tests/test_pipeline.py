@@ -27,7 +27,7 @@ def make_project(root: Path, model_dir: Path, **overrides) -> Path:
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__",
                                                                              "*.egg-info"))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params.update(languages=["fr", "es", "de", "ru", "ja"], models=["tiny"],
+    params.update(languages=["fr", "es", "de", "ru", "ja"], models=["tiny"], datasets=["eld"],
                   calibration={"tokens_per_language": 256, "seq_len": 64})
     params["evaluation"].update(kmeans_seeds=2, n_permutations=99, n_bootstrap=10,
                                 mantel_permutations=99)

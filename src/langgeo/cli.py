@@ -74,6 +74,16 @@ def _pairs(params) -> list[tuple[str, str]]:
     return [(m.name, d.name) for m in params.models for d in params.datasets]
 
 
+def _pair_languages(params, layout: Layout, model: str, dataset: str) -> list[str]:
+    """The languages of params that the (model, dataset) pair has signatures for: those its
+    dataset holds (the calibrate stage reports the others)."""
+    folder = layout.signatures(model, dataset)
+    if not folder.is_dir():
+        raise LanggeoError(f"signature folder {folder} not found; run `dvc repro` (stage "
+                           "signatures) first")
+    return [c for c in params.languages if (folder / f"{c}.parquet").is_file()]
+
+
 def cmd_prepare_model(params, layout: Layout, args) -> None:
     from langgeo.models import prepare_model
 
@@ -85,29 +95,55 @@ def cmd_prepare_model(params, layout: Layout, args) -> None:
 def cmd_calibrate(params, layout: Layout, args) -> None:
     from tqdm import tqdm
 
-    from langgeo.corpus import (calibration_documents, check_dataset, select_documents,
-                                source_metadata, write_shard)
+    from langgeo.corpus import (available_languages, calibration_documents, check_dataset,
+                                select_documents, source_metadata, write_coverage,
+                                write_shard)
     from langgeo.models import load_tokenizer
     from langgeo.storage import atomic_path
 
     spec = params.dataset(args.dataset)
-    check_dataset(spec, params.languages)
+    present = available_languages(spec, params.languages)
+    absent = [lang for lang in params.languages if lang not in present]
+    # A language another dataset holds is only reported here; one that no dataset holds
+    # could never be placed, so it is an error before any work.
+    elsewhere = {lang for other in params.datasets if other.name != spec.name
+                 for lang in available_languages(other, absent, reach=False)}
+    nowhere = [lang for lang in absent if lang not in elsewhere]
+    if nowhere:
+        try:
+            check_dataset(spec, nowhere)
+        except LanggeoError as exc:
+            others = [d.name for d in params.datasets if d.name != spec.name]
+            raise LanggeoError(f"{exc}" + (f"; no other dataset of params 'datasets' "
+                                           f"{others} has them either" if others else "")
+                               ) from exc
     tokenizers = [load_tokenizer(layout.model(m.name)) for m in params.models]
-    cal = params.calibration
+    tokens, seq_len = params.tokens(spec.name), params.calibration.seq_len
     with atomic_path(layout.shards(spec.name)) as tmp:
         tmp.mkdir()
         n_docs = 0
-        for lang in tqdm(params.languages, desc=f"calibration text ({spec.name})", unit="lang"):
+        for lang in tqdm(present, desc=f"calibration text ({spec.name})", unit="lang"):
             chosen = select_documents(calibration_documents(spec, lang, params.seed),
-                                      tokenizers, cal.tokens_per_language, cal.seq_len, lang,
-                                      spec.name)
+                                      tokenizers, tokens, seq_len, lang, spec.name)
             n_docs += len(chosen)
             write_shard(tmp / f"{lang}.parquet", chosen, {
                 "dataset": spec.name, "language": lang, "seed": str(params.seed),
-                "tokens_per_language": str(cal.tokens_per_language),
-                "seq_len": str(cal.seq_len), **source_metadata(spec, lang)})
-    print(f"calibration text for {len(params.languages)} languages of {spec.name!r}: "
-          f"{n_docs} documents in {layout.shards(spec.name)}")
+                "tokens_per_language": str(tokens),
+                "seq_len": str(seq_len), **source_metadata(spec, lang)},
+                units=udhr_alignment(spec, lang, len(chosen)))
+        write_coverage(tmp, spec.name, present, absent)
+    print(f"calibration text for {len(present)} languages of {spec.name!r} ({tokens} tokens "
+          f"each): {n_docs} documents in {layout.shards(spec.name)}"
+          + (f"; not in this dataset: {' '.join(absent)}" if absent else ""))
+
+
+def udhr_alignment(spec, language: str, n: int) -> list[tuple[int, int]] | None:
+    """(article, position) of the first ``n`` UDHR units of ``language``; None elsewhere."""
+    if spec.source != "udhr":
+        return None
+    from langgeo.corpus import udhr_units
+
+    return [(u.article, u.position) for u in udhr_units(spec, language)[:n]]
 
 
 def cmd_labels(params, layout: Layout, args) -> None:
@@ -126,26 +162,27 @@ def cmd_signatures(params, layout: Layout, args) -> None:
     from tqdm import tqdm
 
     from langgeo.calibration import collect_hessians
-    from langgeo.corpus import pack_sequences, read_shard
+    from langgeo.corpus import pack_sequences, read_shard, shard_languages
     from langgeo.models import load_model, load_tokenizer
     from langgeo.importance import layer_scores
     from langgeo.signatures import binarize, write_scores, write_signature
     from langgeo.storage import atomic_path
 
     torch.manual_seed(params.seed)
-    sig, cal = params.signatures, params.calibration
+    sig, seq_len = params.signatures, params.calibration.seq_len
+    tokens = params.tokens(args.dataset)
+    languages = shard_languages(layout.shards(args.dataset), params.languages)
     model = load_model(layout.model(args.model), sig.device, sig.dtype)
     tokenizer = load_tokenizer(layout.model(args.model))
-    params.dataset(args.dataset)
     out = layout.signatures(args.model, args.dataset)
     start, n_bits = time.perf_counter(), 0
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        bar = tqdm(params.languages, desc=f"signatures ({args.model}, {args.dataset})",
+        bar = tqdm(languages, desc=f"signatures ({args.model}, {args.dataset})",
                    unit="lang")
         for lang in bar:
             documents = read_shard(layout.shards(args.dataset) / f"{lang}.parquet")
-            ids = pack_sequences(tokenizer, documents, cal.tokens_per_language, cal.seq_len)
+            ids = pack_sequences(tokenizer, documents, tokens, seq_len)
             try:
                 hessians = collect_hessians(model, ids.split(sig.batch_size))
                 scores = layer_scores(model, hessians, sig.score, sig.damping)
@@ -155,7 +192,7 @@ def cmd_signatures(params, layout: Layout, args) -> None:
             n_bits = sum(b.size for b in bits.values())
             metadata = {
                 "model": args.model, "dataset": args.dataset, "language": lang,
-                "tokens": int(ids.numel()), "seq_len": cal.seq_len, "score": sig.score,
+                "tokens": int(ids.numel()), "seq_len": seq_len, "score": sig.score,
                 "binarization": sig.binarization, "damping": sig.damping, "seed": params.seed,
                 "langgeo_version": __version__}
             write_signature(tmp / f"{lang}.parquet", bits, metadata)
@@ -165,14 +202,15 @@ def cmd_signatures(params, layout: Layout, args) -> None:
             elapsed = time.perf_counter() - start
             bar.set_postfix(tok_s=f"{(bar.n + 1) * ids.numel() / elapsed:.0f}")
     elapsed = time.perf_counter() - start
-    total = len(params.languages) * cal.tokens_per_language
-    print(f"signatures: {len(params.languages)} languages x {n_bits:,} bits, "
+    total = len(languages) * tokens
+    print(f"signatures: {len(languages)} languages x {n_bits:,} bits, "
           f"{total:,} tokens in {elapsed:.0f} s ({total / elapsed:.0f} tok/s) -> {out}")
 
 
 def cmd_distances(params, layout: Layout, args) -> None:
     from langgeo.distances import (cosine_distances, distances_from_files, ensemble,
-                                   l2_distances, score_quantiles_from_files, write_matrix)
+                                   l2_distances, score_quantiles_from_files,
+                                   write_coverage_matrix, write_matrix)
     from langgeo.storage import atomic_path
 
     kind = params.distances.kind
@@ -181,20 +219,29 @@ def cmd_distances(params, layout: Layout, args) -> None:
         matrices = []
         for model, dataset in _pairs(params):
             folder = layout.signatures(model, dataset)
+            codes = _pair_languages(params, layout, model, dataset)
             if kind == "hamming":
-                matrix = distances_from_files([folder / f"{c}.parquet"
-                                               for c in params.languages])
+                matrix = distances_from_files([folder / f"{c}.parquet" for c in codes])
             else:
                 quantiles = score_quantiles_from_files(
-                    [folder / f"{c}.scores.parquet" for c in params.languages])
+                    [folder / f"{c}.scores.parquet" for c in codes])
                 matrix = (l2_distances if kind == "l2" else cosine_distances)(quantiles)
-            matrices.append((list(params.languages), matrix))
-            write_matrix(staged / model / f"{dataset}.parquet", params.languages, matrix)
-        codes, combined, _ = ensemble(matrices)
+            matrices.append((codes, matrix))
+            write_matrix(staged / model / f"{dataset}.parquet", codes, matrix)
+        codes, combined, coverage = ensemble(matrices)
+        # The ensemble in params order, whatever order the pairs listed their languages in.
+        order = [codes.index(c) for c in params.languages]
+        codes, combined, coverage = (list(params.languages), combined[np.ix_(order, order)],
+                                     coverage[np.ix_(order, order)])
         write_matrix(staged / "ensemble.parquet", codes, combined)
+        write_coverage_matrix(staged / "coverage.parquet", codes, coverage)
     off = combined[np.triu_indices(len(codes), 1)]
+    partial = [f"{m}/{d} {len(c)}" for (m, d), (c, _) in zip(_pairs(params), matrices)
+               if len(c) < len(codes)]
     print(f"distances ({kind}): {len(matrices)} (model, dataset) pairs; ensemble off-diagonal "
-          f"min {off.min():.4f} median {np.median(off):.4f} max {off.max():.4f} -> {final}")
+          f"min {off.min():.4f} median {np.median(off):.4f} max {off.max():.4f} -> {final}"
+          + (f"; pairs with fewer than {len(codes)} languages: {', '.join(partial)}"
+             if partial else ""))
 
 
 def cmd_attribute(params, layout: Layout, args) -> None:
@@ -210,12 +257,14 @@ def cmd_attribute(params, layout: Layout, args) -> None:
     tables = []
     for model, dataset in _pairs(params):
         folder = layout.signatures(model, dataset)
-        counts = hamming_from_files([folder / f"{c}.parquet" for c in params.languages])
+        codes = _pair_languages(params, layout, model, dataset)
+        counts = hamming_from_files([folder / f"{c}.parquet" for c in codes])
         table = counts.summary()
         distances = counts.distances()
         for level in ("branch", "family"):
             scores = [evaluate_kmeans(_embed(distances[family, group], params)[0],
-                                      labels[level].tolist(), ev.kmeans_seeds, params.seed)
+                                      labels.loc[codes, level].tolist(), ev.kmeans_seeds,
+                                      params.seed)
                       for family, group in zip(table["family"], table["group"])]
             table[f"{level}_ari_mean"] = [s["ari_mean"] for s in scores]
             table[f"{level}_ari_std"] = [s["ari_std"] for s in scores]
@@ -226,12 +275,14 @@ def cmd_attribute(params, layout: Layout, args) -> None:
     with atomic_path(layout.attribution()) as tmp:
         table.to_csv(tmp, index=False, float_format="%.5f")
     attribution_figure(layout.attribution().with_suffix(".png"), table, ev.label_level)
-    best = table[table["family"] == "layer"].sort_values(f"{ev.label_level}_ari_mean").iloc[-1]
-    parts = table[table["family"] == "part"].set_index("group")[f"{ev.label_level}_ari_mean"]
-    print(f"attribution: {len(table)} groups; best block {best['group']} (ARI "
-          f"{best[f'{ev.label_level}_ari_mean']:.3f}); "
-          + ", ".join(f"{g} ARI {v:.3f}" for g, v in parts.items())
-          + f" -> {layout.attribution()}")
+    lines = []
+    for (model, dataset), pair in table.groupby(["model", "dataset"], sort=False):
+        ari = f"{ev.label_level}_ari_mean"
+        best = pair[pair["family"] == "layer"].sort_values(ari).iloc[-1]
+        parts = pair[pair["family"] == "part"].set_index("group")[ari]
+        lines.append(f"  {model}/{dataset}: best block {best['group']} (ARI {best[ari]:.3f}); "
+                     + ", ".join(f"{g} ARI {v:.3f}" for g, v in parts.items()))
+    print(f"attribution: {len(table)} groups -> {layout.attribution()}\n" + "\n".join(lines))
 
 
 def _embed(distances: np.ndarray, params) -> tuple[np.ndarray, np.ndarray]:
@@ -321,24 +372,28 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
     if codes != list(params.languages) or set(codes) - set(labels.index):
         raise LanggeoError("the distances or labels do not match params 'languages'; run "
                            "`dvc repro` to bring them up to date")
-    gold = labels.loc[codes, ["family", "branch"]].to_dict("list")
 
-    def evaluate(matrix):
+    def evaluate(matrix, on=codes):
         return evaluate_distances(
-            matrix, gold, transform=params.embedding.distance_transform,
-            kmeans_seeds=ev.kmeans_seeds, seed=params.seed, n_permutations=ev.n_permutations,
-            n_bootstrap=ev.n_bootstrap, min_cluster_size=ev.hdbscan_min_cluster_size)
+            matrix, labels.loc[on, ["family", "branch"]].to_dict("list"),
+            transform=params.embedding.distance_transform, kmeans_seeds=ev.kmeans_seeds,
+            seed=params.seed, n_permutations=ev.n_permutations, n_bootstrap=ev.n_bootstrap,
+            min_cluster_size=ev.hdbscan_min_cluster_size)
 
     metrics = {"label_level": ev.label_level,
                "pairs": [f"{m}/{d}" for m, d in _pairs(params)],
-               "ours": evaluate(ensemble), "per_pair": {}, "baselines": {}, "mantel": {}}
+               "ours": evaluate(ensemble), "per_pair": {}, "coverage": {}, "baselines": {},
+               "mantel": {}}
     for model, dataset in _pairs(params):
         pair_codes, matrix = read_matrix(layout.pair_distances(model, dataset))
         # With a single pair the ensemble is this very matrix (bit for bit) and the
         # protocol is deterministic, so its result is reused rather than computed again.
         same = pair_codes == codes and np.array_equal(matrix, ensemble)
-        metrics["per_pair"][f"{model}/{dataset}"] = (dict(metrics["ours"]) if same
-                                                     else evaluate(matrix))
+        name = f"{model}/{dataset}"
+        metrics["per_pair"][name] = dict(metrics["ours"]) if same else evaluate(matrix,
+                                                                                 pair_codes)
+        metrics["coverage"][name] = {"n_languages": len(pair_codes),
+                                     "absent": [c for c in codes if c not in pair_codes]}
     baselines = baseline_distances(codes, labels.loc[codes, "iso639_3"].tolist(), params.seed,
                                    params.baselines.uriel_kinds, params.baselines.missing)
     for name, baseline in baselines.items():
@@ -514,6 +569,14 @@ def cmd_compare(params, layout: Layout, args) -> None:
         print(f"ARI vs tokens per language -> {figure}")
 
 
+def cmd_preset(params, layout: Layout, args) -> None:
+    from langgeo.presets import run_preset
+
+    out = run_preset(args.name, layout.root)
+    print(f"preset {args.name!r}: DVC experiment {args.name!r} (`dvc exp show`); reports "
+          f"copied to {out}; params.yaml is unchanged")
+
+
 COMMANDS = {
     "prepare-model": (cmd_prepare_model, ["model"]),
     "calibrate": (cmd_calibrate, ["dataset"]),
@@ -528,6 +591,7 @@ COMMANDS = {
     "interlingua": (cmd_interlingua, ["model"]),
     "summary": (cmd_summary, []),
     "compare": (cmd_compare, []),
+    "preset": (cmd_preset, ["name"]),
 }
 
 

@@ -7,6 +7,9 @@ is computed from. Every model tokenizes the same shard and packs the tokens into
 Sources (``dataset_catalog.<name>.source``):
 
 - ``eld``: the embedded corpus, held in memory and shuffled per language;
+- ``udhr``: the Universal Declaration of Human Rights (:mod:`langgeo.udhr`), parallel text:
+  its paragraphs and list items in article order, not shuffled, so that every language's
+  shard starts with the same content;
 - ``hub``: a Hugging Face dataset with one config per language (Wikipedia, CulturaX,
   fineweb-2, ...), streamed; the config of each of our codes comes from the language table
   ``resources/paper_languages.csv``;
@@ -24,6 +27,7 @@ import csv
 import hashlib
 import importlib.resources
 import io
+import json
 import string
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -147,28 +151,31 @@ def hub_config(spec: DatasetSpec, language: str) -> str:
     return spec.config_template.format_map(language_table().get(language, {"code": language}))
 
 
-def _local_files(spec: DatasetSpec, languages: Sequence[str]) -> dict[str, Path]:
-    """The one file of each language in a local dataset folder."""
+def _local_folder(spec: DatasetSpec) -> Path:
     folder = Path(spec.path)
-    kinds = ", ".join(f"<code>{suffix}" for suffix in LOCAL_BUILDERS)
     if not folder.is_dir():
+        kinds = ", ".join(f"<code>{suffix}" for suffix in LOCAL_BUILDERS)
         raise LanggeoError(f"dataset {spec.name!r}: folder {folder} not found; set "
                            f"dataset_catalog.{spec.name}.path to a folder of {kinds} files")
-    files, missing = {}, []
-    for lang in languages:
-        found = [folder / f"{lang}{suffix}" for suffix in LOCAL_BUILDERS
-                 if (folder / f"{lang}{suffix}").is_file()]
-        if len(found) > 1:
-            raise LanggeoError(f"dataset {spec.name!r}: language {lang!r} has several files "
-                               f"{[p.name for p in found]} in {folder}; keep one")
-        if found:
-            files[lang] = found[0]
-        else:
-            missing.append(lang)
-    if missing:
-        raise LanggeoError(f"language(s) {missing} not in local dataset {spec.name!r}: {folder} "
-                           f"has no {kinds} file for them")
-    return files
+    return folder
+
+
+def _local_file(spec: DatasetSpec, language: str) -> Path | None:
+    """The one file of ``language`` in a local dataset folder, or None."""
+    folder = _local_folder(spec)
+    found = [folder / f"{language}{suffix}" for suffix in LOCAL_BUILDERS
+             if (folder / f"{language}{suffix}").is_file()]
+    if len(found) > 1:
+        raise LanggeoError(f"dataset {spec.name!r}: language {language!r} has several files "
+                           f"{[p.name for p in found]} in {folder}; keep one")
+    return found[0] if found else None
+
+
+def _local_path(spec: DatasetSpec, language: str) -> Path:
+    file = _local_file(spec, language)
+    if file is None:
+        check_dataset(spec, [language])
+    return file
 
 
 def load_arguments(spec: DatasetSpec, language: str) -> dict[str, Any]:
@@ -182,7 +189,7 @@ def load_arguments(spec: DatasetSpec, language: str) -> dict[str, Any]:
         return {"path": spec.hub_id, "name": hub_config(spec, language), "split": spec.split,
                 "revision": spec.revision, "streaming": True}
     if spec.source == "local":
-        file = _local_files(spec, [language])[language]
+        file = _local_path(spec, language)
         kwargs = {"path": LOCAL_BUILDERS[file.suffix], "data_files": [str(file)],
                   "split": "train", "streaming": True}
         if file.suffix == ".txt":
@@ -232,21 +239,90 @@ def _check_hub(spec: DatasetSpec, config: str) -> None:
         raise _unreachable(spec, config, exc) from exc
 
 
-def check_dataset(spec: DatasetSpec, languages: Sequence[str]) -> None:
-    """Fail before any text is read if ``spec`` cannot give every language.
+def available_languages(spec: DatasetSpec, languages: Sequence[str],
+                        reach: bool = True) -> list[str]:
+    """The languages of ``languages`` that ``spec`` holds, in order; fails before any text is
+    read where the source itself cannot answer.
 
-    Raises :class:`LanggeoError` naming the languages a source lacks (eld codes, language
-    table entries, local files) or, for the hub, why it cannot be reached.
+    A language a source lacks (no eld text, no UDHR declaration, no hub config in the
+    language table, no local file) is left out here and reported by the caller: other
+    (model, dataset) pairs may still cover it. For the hub, raises :class:`LanggeoError` when
+    it cannot be reached (asked only with ``reach``; without, the language table decides).
     """
     if spec.source == "eld":
-        check_languages(languages, list(eld_documents()), spec.name)
-    elif spec.source == "hub":
-        missing = _unmapped(spec, languages)
-        if missing:
-            raise _not_in_source(spec, missing)
-        _check_hub(spec, hub_config(spec, languages[0]))
-    else:
-        _local_files(spec, languages)
+        have = set(eld_documents())
+        return [lang for lang in languages if lang in have]
+    if spec.source == "udhr":
+        return [lang for lang in languages if udhr_declaration(lang) is not None]
+    if spec.source == "hub":
+        missing = set(_unmapped(spec, languages))
+        present = [lang for lang in languages if lang not in missing]
+        if present and reach:
+            _check_hub(spec, hub_config(spec, present[0]))
+        return present
+    _local_folder(spec)
+    return [lang for lang in languages if _local_file(spec, lang) is not None]
+
+
+def check_dataset(spec: DatasetSpec, languages: Sequence[str]) -> None:
+    """Fail before any text is read if ``spec`` cannot give every language of ``languages``.
+
+    Raises :class:`LanggeoError` naming the languages the source lacks (eld codes, UDHR
+    declarations, language table entries, local files) or, for the hub, why it cannot be
+    reached.
+    """
+    if spec.source == "hub" and (unmapped := _unmapped(spec, languages)):
+        raise _not_in_source(spec, unmapped)  # before any request to the Hub
+    present = set(available_languages(spec, languages))
+    missing = [lang for lang in languages if lang not in present]
+    if not missing:
+        return
+    if spec.source == "eld":
+        check_languages(missing, list(eld_documents()), spec.name)
+    if spec.source == "udhr":
+        from langgeo import udhr
+
+        raise udhr.unknown_language(missing[0]) if len(missing) == 1 else LanggeoError(
+            f"language(s) {missing} have no UDHR declaration of stage >= {udhr.MIN_STAGE} "
+            f"(dataset {spec.name!r})")
+    kinds = ", ".join(f"<code>{suffix}" for suffix in LOCAL_BUILDERS)
+    raise LanggeoError(f"language(s) {missing} not in local dataset {spec.name!r}: "
+                       f"{spec.path} has no {kinds} file for them")
+
+
+def udhr_declaration(language: str) -> str | None:
+    """The UDHR declaration of ``language`` by :func:`langgeo.udhr.declaration_of`, in the
+    script of the language's text in our other corpora where we know it."""
+    from langgeo import udhr
+
+    return udhr.declaration_of(language, _known_script(language))
+
+
+def _known_script(language: str) -> str | None:
+    from langgeo.baselines import CORPUS_SCRIPTS
+
+    if language in CORPUS_SCRIPTS:
+        return CORPUS_SCRIPTS[language]
+    config = language_table().get(language, {}).get("fineweb2", "")
+    return config.partition("_")[2] or None
+
+
+def language_script(language: str) -> str | None:
+    """ISO 15924 script of a language's text in our corpora, or None where unknown.
+
+    The ``eld`` table :data:`langgeo.baselines.CORPUS_SCRIPTS`, else the script of its
+    fineweb-2 config in the language table (``afr_Latn`` -> ``Latn``), else the script most
+    letters of its UDHR declaration are written in (:func:`dominant_script`).
+    """
+    known = _known_script(language)
+    if known is not None:
+        return known
+    declaration = udhr_declaration(language)
+    if declaration is None:
+        return None
+    from langgeo import udhr
+
+    return udhr.declaration_script(declaration)
 
 
 def stream_documents(spec: DatasetSpec, language: str, seed: int) -> Iterator[str]:
@@ -297,7 +373,19 @@ def calibration_documents(spec: DatasetSpec, language: str, seed: int) -> Iterab
         documents = eld_documents()
         check_languages([language], list(documents), spec.name)
         return shuffled(documents[language], language, seed)
+    if spec.source == "udhr":
+        return [unit.text for unit in udhr_units(spec, language)]
     return stream_documents(spec, language, seed)
+
+
+def udhr_units(spec: DatasetSpec, language: str):
+    """The UDHR units (article, position, text) of ``language``, in article order."""
+    from langgeo import udhr
+
+    declaration = udhr_declaration(language)
+    if declaration is None:
+        raise udhr.unknown_language(language)
+    return udhr.units(declaration)
 
 
 def source_metadata(spec: DatasetSpec, language: str) -> dict[str, str]:
@@ -307,13 +395,18 @@ def source_metadata(spec: DatasetSpec, language: str) -> dict[str, str]:
     """
     if spec.source == "eld":
         return {}
+    if spec.source == "udhr":
+        from langgeo import udhr
+
+        return {"source": "udhr", "udhr_version": udhr.VERSION,
+                "declaration": udhr_declaration(language)}
     meta = {"source": spec.source, "shuffle_buffer": str(spec.shuffle_buffer),
             "min_chars": str(spec.min_chars)}
     if spec.source == "hub":
         meta.update(hub_id=spec.hub_id, config=hub_config(spec, language), split=spec.split,
                     revision=spec.revision or "")
     else:
-        meta["file"] = str(_local_files(spec, [language])[language])
+        meta["file"] = str(_local_path(spec, language))
     return meta
 
 
@@ -376,11 +469,19 @@ def pack_sequences(tokenizer, documents: Sequence[str], tokens_per_language: int
     return torch.cat([torch.full((text.shape[0], 1), bos, dtype=torch.int64), text], dim=1)
 
 
-def write_shard(path: Path, documents: Sequence[str], metadata: dict[str, str]) -> None:
-    """A shard: one row per document, in the order used."""
-    table = pa.table({"position": pa.array(range(len(documents)), pa.int64()),
-                      "text": pa.array(list(documents), pa.string())})
-    pq.write_table(table.replace_schema_metadata(metadata), path)
+def write_shard(path: Path, documents: Sequence[str], metadata: dict[str, str],
+                units: Sequence[tuple[int, int]] | None = None) -> None:
+    """A shard: one row per document, in the order used.
+
+    ``units`` adds each document's ``article`` and ``unit`` (position within the article) for
+    parallel corpora, so that later stages can align documents across languages.
+    """
+    columns = {"position": pa.array(range(len(documents)), pa.int64()),
+               "text": pa.array(list(documents), pa.string())}
+    if units is not None:
+        columns["article"] = pa.array([a for a, _ in units], pa.int64())
+        columns["unit"] = pa.array([u for _, u in units], pa.int64())
+    pq.write_table(pa.table(columns).replace_schema_metadata(metadata), path)
 
 
 def read_shard(path: str | Path) -> list[str]:
@@ -388,3 +489,32 @@ def read_shard(path: str | Path) -> list[str]:
         raise LanggeoError(f"calibration shard {path} not found; run `dvc repro` (stage "
                            "calibrate) first")
     return pq.read_table(path, columns=["text"]).column("text").to_pylist()
+
+
+COVERAGE_FILE = "coverage.json"
+
+
+def write_coverage(folder: Path, dataset: str, present: Sequence[str],
+                   absent: Sequence[str]) -> None:
+    """Which of the params' languages a dataset holds, beside its shards."""
+    (folder / COVERAGE_FILE).write_text(json.dumps(
+        {"dataset": dataset, "languages": list(present), "absent": list(absent)}, indent=1))
+
+
+def shard_languages(folder: Path, languages: Sequence[str]) -> list[str]:
+    """The languages of ``languages`` that a calibration folder holds, in order.
+
+    Raises :class:`LanggeoError` when the folder is missing or was written for other
+    languages (a stale output: re-run the calibrate stage).
+    """
+    path = Path(folder) / COVERAGE_FILE
+    if not path.is_file():
+        raise LanggeoError(f"{path} not found; run `dvc repro` (stage calibrate) first")
+    coverage = json.loads(path.read_text())
+    known = set(coverage["languages"]) | set(coverage["absent"])
+    stale = [lang for lang in languages if lang not in known]
+    if stale:
+        raise LanggeoError(f"calibration text in {folder} was made without language(s) "
+                           f"{stale}; run `dvc repro` to bring it up to date")
+    held = set(coverage["languages"])
+    return [lang for lang in languages if lang in held]

@@ -488,6 +488,15 @@ def write_matrix(path: str | os.PathLike[str], codes: Sequence[str], matrix: np.
     write_parquet(pa.table(columns), path)
 
 
+def write_coverage_matrix(path: str | os.PathLike[str], codes: Sequence[str],
+                          coverage: np.ndarray) -> None:
+    """How many (model, dataset) pairs hold each pair of languages (diagonal: each language),
+    as written by :func:`write_matrix` but int64."""
+    columns = {"language": pa.array(list(codes), pa.string())}
+    columns.update({c: pa.array(coverage[:, j], pa.int64()) for j, c in enumerate(codes)})
+    write_parquet(pa.table(columns), path)
+
+
 def read_matrix(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
     if not os.path.isfile(path):
         raise LanggeoError(f"distance matrix {path} not found; run `dvc repro` (stage "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -43,6 +45,44 @@ def _from_pretrained(source: str, what: str, dtype: torch.dtype | str, **kwargs)
     return model, tokenizer
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def package_gguf(spec: ModelSpec, scratch: Path) -> Path:
+    """The GGUF file of a ``gguf-package`` model: shipped inside the installed package, or
+    written into ``scratch`` by its ``assemble(path)``; checked against ``spec.sha256``.
+
+    The package is located without importing it where it ships the file: some such
+    packages are plugins whose ``__init__`` imports dependencies that we do not install.
+    """
+    install = f"run `make install` (pinned in requirements.txt or the Makefile)"
+    found = importlib.util.find_spec(spec.package)
+    if found is None or not found.submodule_search_locations:
+        raise LanggeoError(f"model {spec.name!r}: the package {spec.package!r} is not "
+                           f"installed; {install}")
+    path = Path(next(iter(found.submodule_search_locations))) / spec.gguf_file
+    if not path.is_file():
+        try:
+            assemble = importlib.import_module(spec.package).assemble
+        except (ImportError, AttributeError) as exc:
+            raise LanggeoError(f"model {spec.name!r}: the package {spec.package!r} neither "
+                               f"ships {spec.gguf_file!r} nor can assemble it; check "
+                               f"model_catalog.{spec.name}.gguf_file") from exc
+        path = Path(assemble(scratch / Path(spec.gguf_file).name))
+    if spec.sha256 is not None:
+        digest = _sha256(path)
+        if digest != spec.sha256:
+            raise LanggeoError(f"model {spec.name!r}: {path} has sha256 {digest}, expected "
+                               f"{spec.sha256} (model_catalog.{spec.name}.sha256); reinstall "
+                               f"the package ({install})")
+    return path
+
+
 def prepare_model(spec: ModelSpec, out_dir: str | os.PathLike[str]) -> Path:
     """Write ``spec``'s model and tokenizer as a ``save_pretrained`` folder at ``out_dir``.
 
@@ -52,13 +92,7 @@ def prepare_model(spec: ModelSpec, out_dir: str | os.PathLike[str]) -> Path:
     out_dir = Path(out_dir)
     with atomic_path(out_dir) as tmp, tempfile.TemporaryDirectory() as scratch:
         if spec.source == "gguf-package":
-            try:
-                package = importlib.import_module(spec.package)
-            except ImportError as exc:
-                raise LanggeoError(
-                    f"model {spec.name!r}: the package {spec.package!r} is not installed; "
-                    f"run `make install` (it is pinned in requirements.txt)") from exc
-            gguf_path = Path(package.assemble(Path(scratch) / spec.gguf_file))
+            gguf_path = package_gguf(spec, Path(scratch))
             model, tokenizer = _from_pretrained(
                 str(gguf_path.parent), f"model {spec.name!r} ({gguf_path.name})",
                 gguf_file=gguf_path.name, dtype=torch.float32)

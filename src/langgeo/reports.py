@@ -15,25 +15,31 @@ def _fmt(value: object, digits: int = 3) -> str:
 
 
 def summary(metrics: dict, outputs: dict[str, str]) -> str:
-    """A few lines: languages, ARI, purity, silhouette, and where the outputs are."""
+    """A few lines: languages, the ensemble's and each (model, dataset) pair's k-means ARI,
+    purity and agglomerative ARI, the best baseline, and where the outputs are."""
     m, level = metrics["ours"], metrics["label_level"]
 
-    def best_baseline() -> str:
-        name, best = max(metrics["baselines"].items(),
-                         key=lambda item: item[1][f"{level}/kmeans/ari_mean"])
-        return f"{name} {_fmt(best[f'{level}/kmeans/ari_mean'])}"
+    def scores(x: dict) -> str:
+        return (f"k-means ARI {_fmt(x[f'{level}/kmeans/ari_mean'])} "
+                f"± {_fmt(x[f'{level}/kmeans/ari_std'])}, purity "
+                f"{_fmt(x[f'{level}/kmeans/purity_mean'])}, agglomerative ARI "
+                f"{_fmt(x[f'{level}/agglomerative/ari'])}")
 
+    name, best = max(metrics["baselines"].items(),
+                     key=lambda item: item[1][f"{level}/kmeans/ari_mean"])
     lines = [
         f"langgeo: {m['n_languages']} languages, {m[f'{level}/n_labels']} gold labels "
-        f"({level}), models x datasets: {', '.join(metrics['pairs'])}",
-        f"  k-means: ARI {_fmt(m[f'{level}/kmeans/ari_mean'])} "
-        f"± {_fmt(m[f'{level}/kmeans/ari_std'])} (p {_fmt(m[f'{level}/kmeans/ari_p'])}), "
-        f"purity {_fmt(m[f'{level}/kmeans/purity_mean'])} "
-        f"± {_fmt(m[f'{level}/kmeans/purity_std'])}; silhouette of gold labels "
-        f"{_fmt(m[f'{level}/silhouette_latent'])}",
-        f"  agglomerative ARI {_fmt(m[f'{level}/agglomerative/ari'])}; best baseline "
-        f"(k-means ARI): {best_baseline()}",
+        f"({level}), {len(metrics['pairs'])} (model, dataset) pairs",
+        f"  ensemble: {scores(m)} (k-means p {_fmt(m[f'{level}/kmeans/ari_p'])}, 95% CI "
+        f"{_fmt(m[f'{level}/kmeans/ari_ci_low'])}-{_fmt(m[f'{level}/kmeans/ari_ci_high'])}); "
+        f"silhouette of gold labels {_fmt(m[f'{level}/silhouette_latent'])}",
     ]
+    width = max(len(p) for p in metrics["pairs"])
+    for pair in metrics["pairs"]:
+        absent = metrics.get("coverage", {}).get(pair, {}).get("absent", [])
+        lines.append(f"  {pair:<{width}}: {scores(metrics['per_pair'][pair])}"
+                     + (f"; {len(absent)} absent: {' '.join(absent)}" if absent else ""))
+    lines.append(f"  best baseline: {name} (k-means ARI {_fmt(best[f'{level}/kmeans/ari_mean'])})")
     lines += [f"  {what}: {where}" for what, where in outputs.items()]
     return "\n".join(lines)
 
@@ -52,7 +58,7 @@ def comparison_table(metrics: dict) -> pd.DataFrame:
     rows += [(f"baseline {n}", m, metrics["mantel"][n]) for n, m in metrics["baselines"].items()]
     out = []
     for name, m, mantel in rows:
-        row = {"matrix": name}
+        row = {"matrix": name, "n_languages": m.get("n_languages")}
         for level in ("branch", "family"):
             row.update({f"{level}/{k}": m.get(f"{level}/{k}") for k in COMPARISON_METRICS})
         row["mantel_rho_vs_ours"] = mantel.get("spearman_rho")
