@@ -221,3 +221,67 @@ def test_interlingua_params():
         bad["interlingua"][key] = value
         with pytest.raises(LanggeoError, match=message):
             parse_params(bad)
+
+
+@pytest.fixture
+def project(tmp_path, tiny_model_dir, monkeypatch):
+    """A scratch project with the tiny model, its labels and planted weight distances."""
+    import os
+
+    from test_pipeline import make_project
+
+    from langgeo.distances import write_matrix
+    from langgeo.families import language_labels
+
+    languages = ["fr", "es", "de", "ru", "ja", "or"]
+    root = make_project(tmp_path / "p", tiny_model_dir, languages=languages)
+    (root / "models").mkdir()
+    os.symlink(tiny_model_dir, root / "models" / "tiny")
+    monkeypatch.chdir(root)
+    (root / "data").mkdir()
+    language_labels(languages).to_parquet(root / "data" / "labels.parquet", index=False)
+    planted = representation_distances(np.random.default_rng(0).standard_normal((6, 4, 3)))
+    write_matrix(root / "data/distances/tiny/eld.parquet", languages, planted)
+    return root
+
+
+def test_interlingua_stage(project):
+    import json
+
+    import pandas as pd
+
+    from langgeo.cli import main
+
+    assert main(["interlingua", "--model", "tiny"]) == 0
+    out = project / "reports/interlingua/tiny"
+    summary = json.loads((out / "summary.json").read_text())
+    # Odia has no UDHR declaration: left out and reported.
+    assert summary["without_translation"] == ["or"]
+    assert summary["languages"] == ["fr", "es", "de", "ru", "ja"]
+    assert 40 <= summary["units"] <= 60 and summary["layers"] == 3
+    layers = pd.read_csv(out / "layers.csv")
+    assert list(layers["layer"]) == [0, 1, 2] and layers["mantel_rho"].notna().all()
+    assert len(pd.read_csv(out / "languages.csv")) == 15
+    assert len(list((out / "distances").glob("layer_*.parquet"))) == 3
+    for figure in ("curves", "languages", "weights_vs_representation"):
+        assert (out / f"{figure}.png").stat().st_size > 0
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns.db'}")
+    runs = mlflow.search_runs(experiment_names=["langgeo-interlingua"])
+    assert list(runs["tags.mlflow.runName"]) == ["tiny"]
+    history = mlflow.tracking.MlflowClient().get_metric_history(runs["run_id"][0], "ilo")
+    assert [m.step for m in history] == [0, 1, 2]
+
+
+def test_interlingua_stage_impossible_t(project, capsys):
+    import yaml
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["interlingua"].update(k=5, t=5)       # 5 languages: at most 4 others
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    from langgeo.cli import main
+
+    assert main(["interlingua", "--model", "tiny"]) == 2
+    assert "interlingua.t" in capsys.readouterr().err
+    assert not (project / "reports/interlingua").exists()

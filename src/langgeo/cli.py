@@ -456,7 +456,7 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
     from langgeo.distances import write_matrix
     from langgeo.figures import (geometry_scatter_figure, interlingua_figure,
                                  language_ilo_figure)
-    from langgeo.interlingua import analyse_layers
+    from langgeo.interlingua import analyse_layers, check_neighbourhood
     from langgeo.models import load_model, load_tokenizer
     from langgeo.params import flat_params
     from langgeo.representations import align_units, language_states
@@ -470,6 +470,7 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
     codes = [lang for lang, d in declarations.items() if d is not None]
     aligned = align_units({lang: udhr.units(declarations[lang]) for lang in codes},
                           il.max_units)
+    check_neighbourhood(len(codes), len(aligned.keys), il.k, il.t)
     model = load_model(layout.model(args.model))
     tokenizer = load_tokenizer(layout.model(args.model))
     states = language_states(model, tokenizer, aligned.texts, il.pooling, il.batch_size)
