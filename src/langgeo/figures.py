@@ -22,6 +22,7 @@ from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from langgeo import LanggeoError
 from langgeo.distances import check_matrix
@@ -540,6 +541,8 @@ def interlingua_figure(path: str | Path, per_layer: pd.DataFrame, model: str) ->
         if column in per_layer and per_layer[column].notna().any():
             geometry.plot(x, per_layer[column], marker="o", markersize=3, label=label)
     geometry.axhline(0, color="grey", linewidth=0.8)
+    for ax in (scores, geometry):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     geometry.set_xlabel("layer (0: embedding output)")
     geometry.set_title("Representation distance of each layer")
     geometry.legend(fontsize=7, frameon=False)
