@@ -69,6 +69,9 @@ class Layout:
     def synthetic(self) -> Path:
         return self.root / "reports" / "synthetic.csv"
 
+    def interlingua(self, model: str) -> Path:
+        return self.root / "reports" / "interlingua" / model
+
     def compare(self) -> Path:
         """Written by `langgeo compare` from MLflow, outside the DVC-owned folders."""
         return self.root / "reports" / "compare"
@@ -503,6 +506,109 @@ def cmd_export(params, layout: Layout, args) -> None:
           f"codes, names and labels) -> {out}")
 
 
+def _weight_distances(params, layout: Layout, model: str, codes: list[str]
+                      ) -> tuple[list[str], np.ndarray] | None:
+    """The model's weight distances (mean over params 'datasets') on the languages of
+    ``codes`` that every one of its matrices covers, in the order of ``codes``."""
+    from langgeo.distances import read_matrix
+
+    if model not in [m.name for m in params.models]:
+        return None
+    matrices = [read_matrix(layout.pair_distances(model, d.name)) for d in params.datasets]
+    shared = [c for c in codes if all(c in m_codes for m_codes, _ in matrices)]
+    picked = [m[np.ix_(idx, idx)] for m_codes, m in matrices
+              for idx in [[m_codes.index(c) for c in shared]]]
+    return shared, np.mean(picked, axis=0)
+
+
+def cmd_interlingua(params, layout: Layout, args) -> None:
+    import json
+
+    import pandas as pd
+
+    from langgeo import udhr
+    from langgeo.corpus import udhr_declaration
+    from langgeo.distances import write_matrix
+    from langgeo.figures import (geometry_scatter_figure, interlingua_figure,
+                                 language_ilo_figure)
+    from langgeo.interlingua import analyse_layers, check_neighbourhood
+    from langgeo.models import load_model, load_tokenizer
+    from langgeo.params import flat_params
+    from langgeo.representations import align_units, language_states
+    from langgeo.storage import atomic_path
+    from langgeo.tracking import log_layer_run
+
+    il, ev = params.interlingua, params.evaluation
+    start = time.perf_counter()
+    declarations = {lang: udhr_declaration(lang) for lang in params.languages}
+    without = [lang for lang, d in declarations.items() if d is None]
+    codes = [lang for lang, d in declarations.items() if d is not None]
+    aligned = align_units({lang: udhr.units(declarations[lang]) for lang in codes},
+                          il.max_units)
+    check_neighbourhood(len(codes), len(aligned.keys), il.k, il.t)
+    model = load_model(layout.model(args.model))
+    tokenizer = load_tokenizer(layout.model(args.model))
+    states = language_states(model, tokenizer, aligned.texts, il.pooling, il.batch_size)
+    del model
+    states_s = time.perf_counter() - start
+    labels = pd.read_parquet(layout.labels()).set_index("code")
+    gold = labels.loc[codes, ["family", "branch"]].to_dict("list")
+    found = _weight_distances(params, layout, args.model, codes)
+    keep = list(range(len(codes)))
+    weights = None
+    if found is not None:
+        keep = [codes.index(c) for c in found[0]]
+        weights = found[1]
+    result = analyse_layers(states[:, keep], [codes[i] for i in keep],
+                            {lvl: [g[i] for i in keep] for lvl, g in gold.items()}, weights,
+                            k=il.k, t=il.t, seed=il.seed, centre=il.centre,
+                            transform=params.embedding.distance_transform,
+                            kmeans_seeds=ev.kmeans_seeds, n_permutations=ev.n_permutations,
+                            mantel_permutations=ev.mantel_permutations,
+                            min_cluster_size=ev.hdbscan_min_cluster_size)
+    codes = [codes[i] for i in keep]
+    per_layer, per_language = result.per_layer, result.per_language
+    best = int(per_layer.loc[per_layer["ilo"].idxmax(), "layer"])
+    agree = (int(per_layer.loc[per_layer["mantel_rho"].idxmax(), "layer"])
+             if per_layer["mantel_rho"].notna().any() else None)
+    summary = {"model": args.model, "languages": codes, "without_translation": without,
+               "declarations": {c: declarations[c] for c in codes},
+               "units": len(aligned.keys), "aligned_units": aligned.available,
+               "dropped_articles": aligned.dropped_articles, "layers": len(result.distances),
+               "most_aligned_layer": best, "most_agreeing_layer": agree}
+    out = layout.interlingua(args.model)
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        per_layer.to_csv(tmp / "layers.csv", index=False, float_format="%.5f")
+        per_language.to_csv(tmp / "languages.csv", index=False, float_format="%.5f")
+        for layer, d in enumerate(result.distances):
+            write_matrix(tmp / "distances" / f"layer_{layer:02d}.parquet", codes, d)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        interlingua_figure(tmp / "curves.png", per_layer, args.model)
+        language_ilo_figure(tmp / "languages.png",
+                            per_language[per_language["layer"] == best], best,
+                            labels.loc[codes, "family"].tolist())
+        if agree is not None:
+            geometry_scatter_figure(tmp / "weights_vs_representation.png", weights,
+                                    result.distances[agree], agree,
+                                    float(per_layer.loc[agree, "mantel_rho"]))
+    run_params = {"model": args.model, **{k: v for k, v in flat_params(params).items()
+                                          if k.startswith("interlingua.")}}
+    # Its own experiment: these runs are not pipeline configurations, which `compare` lists.
+    log_layer_run(f"{params.tracking.experiment}-interlingua", args.model, run_params,
+                  per_layer, {"units": len(aligned.keys), "n_languages": len(codes),
+                              "most_aligned_layer": best},
+                  sorted(out.glob("*.png")) + [out / "layers.csv", out / "summary.json"])
+    row = per_layer.loc[best]
+    print(f"interlingua ({args.model}): {len(codes)} languages x {len(aligned.keys)} units "
+          f"({aligned.available} aligned, articles dropped {aligned.dropped_articles}, no "
+          f"translation: {without or 'none'}), {len(result.distances)} layers in "
+          f"{time.perf_counter() - start:.0f} s ({states_s:.0f} s of hidden states); "
+          f"highest mean ILO {row['ilo']:.3f} at layer {best} "
+          f"(shuffled {row['shuffled_ilo']:.3f}, Gaussian {row['gaussian_ilo']:.3f}, "
+          f"retrieval P@1 {row['retrieval_p1']:.3f}); -> {out}")
+
+
 def cmd_summary(params, layout: Layout, args) -> None:
     from langgeo.reports import read_metrics, summary
 
@@ -708,6 +814,7 @@ COMMANDS = {
     "report": (cmd_report, []),
     "evaluate": (cmd_evaluate, []),
     "export": (cmd_export, []),
+    "interlingua": (cmd_interlingua, ["model"]),
     "summary": (cmd_summary, []),
     "compare": (cmd_compare, []),
     "preset": (cmd_preset, ["name"]),

@@ -22,6 +22,7 @@ from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from langgeo import LanggeoError
 from langgeo.distances import check_matrix
@@ -558,6 +559,66 @@ def transfer_cost_figure(path: str | Path, codes: Sequence[str], cost: np.ndarra
     ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).set_label(
         "R = log P[a, b] − log P[b, b] (nats/token)", fontsize=8)
+
+def interlingua_figure(path: str | Path, per_layer: pd.DataFrame, model: str) -> Path:
+    """Where in the depth languages meet: mean ILO, Bridge, Reach and translation retrieval
+    P@1 per layer with their controls (dashed: shuffled labels, dotted: Gaussian points) on
+    the left; on the right, how the layer's representation distances agree with the weight
+    distances (Mantel ρ) and with Glottolog (k-means ARI). ``per_layer``: the per-layer
+    table written by the interlingua stage."""
+    fig = Figure(figsize=(11, 4), dpi=DPI)
+    FigureCanvasAgg(fig)
+    scores, geometry = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    x = per_layer["layer"]
+    for column, colour in (("ilo", "C0"), ("bridge", "C1"), ("reach", "C2"),
+                           ("retrieval_p1", "C3")):
+        scores.plot(x, per_layer[column], marker="o", markersize=3, color=colour,
+                    label=column.replace("_p1", " P@1"))
+    scores.plot(x, per_layer["shuffled_ilo"], "--", color="C0", label="ilo, shuffled labels")
+    scores.plot(x, per_layer["gaussian_ilo"], ":", color="C0", label="ilo, Gaussian points")
+    scores.plot(x, per_layer["gaussian_retrieval_p1"], ":", color="C3",
+                label="P@1, Gaussian points")
+    scores.set_ylim(-0.02, 1.02)
+    scores.set_xlabel("layer (0: embedding output)")
+    scores.set_ylabel("mean over languages")
+    scores.set_title(f"Interlingual overlap, {model}")
+    scores.legend(fontsize=7, frameon=False)
+    for column, label in (("mantel_rho", "Mantel ρ vs weight distances"),
+                          ("branch_kmeans_ari", "k-means ARI vs Glottolog branch"),
+                          ("family_kmeans_ari", "k-means ARI vs Glottolog family")):
+        if column in per_layer and per_layer[column].notna().any():
+            geometry.plot(x, per_layer[column], marker="o", markersize=3, label=label)
+    geometry.axhline(0, color="grey", linewidth=0.8)
+    for ax in (scores, geometry):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    geometry.set_xlabel("layer (0: embedding output)")
+    geometry.set_title("Representation distance of each layer")
+    geometry.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def language_ilo_figure(path: str | Path, per_language: pd.DataFrame, layer: int,
+                        families: Sequence[str]) -> Path:
+    """ILO of each language at one ``layer`` (bars, sorted), coloured by family, with its
+    Bridge and Reach as markers. ``per_language``: rows of that layer, in the order of
+    ``families``."""
+    order = np.argsort(-per_language["ilo"].to_numpy(), kind="stable")
+    rows = per_language.iloc[order]
+    styles = group_styles(list(families))
+    colours = [styles[families[i]][0] for i in order]
+    n = len(rows)
+    fig = Figure(figsize=(max(6, 0.16 * n + 2), 4), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.bar(np.arange(n), rows["ilo"], color=colours)
+    ax.plot(np.arange(n), rows["bridge"], "k_", markersize=6, label="bridge")
+    ax.plot(np.arange(n), rows["reach"], "kx", markersize=4, label="reach")
+    ax.set_xticks(np.arange(n), rows["language"], rotation=90, fontsize=_font(n))
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("ILO")
+    ax.set_title(f"ILO per language at layer {layer} (the highest mean ILO)")
+    ax.legend(fontsize=7, frameon=False, loc="upper right")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -584,5 +645,18 @@ def transfer_scatter_figure(path: str | Path, codes: Sequence[str], distances: n
                  f"Spearman ρ = {rho:.3f}, p = {p:.4f}", fontsize=9)
     ax.legend(title="target b", fontsize=6, title_fontsize=7, frameon=False,
               loc="center left", bbox_to_anchor=(1.0, 0.5))
+
+def geometry_scatter_figure(path: str | Path, weights: np.ndarray,
+                            representation: np.ndarray, layer: int, rho: float) -> Path:
+    """Weight distance against representation distance, one point per language pair, at
+    one ``layer`` (``rho``: their Mantel correlation)."""
+    upper = np.triu_indices(len(weights), 1)
+    fig = Figure(figsize=(5, 4.5), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.scatter(weights[upper], representation[upper], s=4, alpha=0.4)
+    ax.set_xlabel("weight distance (Hamming of signatures)")
+    ax.set_ylabel(f"representation distance, layer {layer}")
+    ax.set_title(f"Two geometries, Spearman ρ = {rho:.2f}")
     fig.tight_layout()
     return _save(fig, path)

@@ -33,7 +33,7 @@ ENGINE_KINDS = ("local", "ray")
 KNOWN_KEYS: dict[str, set[str]] = {
     "": {"seed", "languages", "models", "datasets", "model_catalog", "dataset_catalog",
          "calibration", "signatures", "engine", "distances", "embedding", "evaluation",
-         "baselines", "tracking", "synthetic", "pruning"},
+         "baselines", "tracking", "synthetic", "pruning", "interlingua"},
     "calibration": {"tokens_per_language", "seq_len"},
     "signatures": {"score", "binarization", "damping", "batch_size", "device", "dtype",
                    "keep_scores", "store_bits"},
@@ -48,9 +48,13 @@ KNOWN_KEYS: dict[str, set[str]] = {
     "pruning": {"model", "dataset", "method", "sparsity", "pattern", "damping", "panel",
                 "calibration_tokens", "heldout_tokens", "seq_len", "batch_size", "distances",
                 "permutations"},
+    "interlingua": {"dataset", "max_units", "pooling", "k", "t", "centre", "batch_size",
+                    "seed"},
 }
 
 SYNTHETIC_TRANSFORMATIONS = ("substitute", "scramble")
+
+POOLINGS = ("mean", "mean_no_bos")
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,51 @@ def _pruning(raw: dict[str, Any]) -> Pruning | None:
 
 
 @dataclass(frozen=True)
+class Interlingua:
+    """ILO on parallel text (``langgeo interlingua``): the ``dataset`` (a catalog entry of
+    source ``udhr``), the first ``max_units`` aligned units (None: all), the ``pooling`` of
+    token states, ``k`` neighbours, bridge threshold ``t``, ``centre`` for the representation
+    distance, units per forward pass and the seed of the controls."""
+
+    dataset: str = "udhr"
+    max_units: int | None = 60
+    pooling: str = "mean"
+    k: int = 5
+    t: int = 3
+    centre: bool = True
+    batch_size: int = 8
+    seed: int = 0
+
+
+def _interlingua(raw: dict[str, Any]) -> Interlingua:
+    section = raw.get("interlingua")
+    if section is None:
+        return Interlingua()
+    where = "interlingua."
+    if not isinstance(section, dict):
+        raise LanggeoError("params: 'interlingua' must be a mapping; see params.yaml")
+    unknown = sorted(set(section) - set(Interlingua.__dataclass_fields__))
+    if unknown:
+        raise LanggeoError(f"params: 'interlingua' has unknown key(s) {unknown}; allowed: "
+                           f"{sorted(Interlingua.__dataclass_fields__)}")
+    dataset = _get(section, "dataset", where, str)
+    entry = raw.get("dataset_catalog", {}).get(dataset)
+    if not isinstance(entry, dict) or entry.get("source") != "udhr":
+        raise LanggeoError(f"params: 'interlingua.dataset' is {dataset!r}; name an entry of "
+                           "'dataset_catalog' with source udhr (parallel text)")
+    max_units = section.get("max_units")
+    if max_units is not None:
+        max_units = _positive(section, "max_units", where)
+    k, t = _positive(section, "k", where), _positive(section, "t", where)
+    if t > k:
+        raise LanggeoError(f"params: 'interlingua.t' ({t}) exceeds 'interlingua.k' ({k}): "
+                           f"{k} neighbours cannot come from {t} languages")
+    return Interlingua(dataset, max_units, _choice(section, "pooling", where, POOLINGS), k, t,
+                       _get(section, "centre", where, bool),
+                       _positive(section, "batch_size", where), _get(section, "seed", where, int))
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int
     languages: tuple[str, ...]
@@ -253,6 +302,7 @@ class Params:
     engine: Engine = Engine()
     synthetic: Synthetic | None = None
     pruning: Pruning | None = None
+    interlingua: Interlingua = Interlingua()
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:
@@ -569,7 +619,8 @@ def parse_params(raw: dict[str, Any]) -> Params:
                   models=tuple(models), datasets=tuple(datasets), calibration=calibration,
                   signatures=signatures, distances=distances, embedding=embedding, evaluation=evaluation,
                   baselines=baselines, tracking=tracking, raw=raw, engine=_engine(raw),
-                  synthetic=_synthetic(raw, calibration.seq_len), pruning=_pruning(raw))
+                  synthetic=_synthetic(raw, calibration.seq_len), pruning=_pruning(raw),
+                  interlingua=_interlingua(raw))
 
 
 def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:

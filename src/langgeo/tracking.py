@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -205,3 +206,31 @@ def compare_runs(experiment: str, root: Path | None = None):
     table = runs[[c for c in COMPARE_COLUMNS if c in runs] + metrics]
     return table.rename(columns={**COMPARE_COLUMNS,
                                  **{c: c.removeprefix("metrics.") for c in metrics}})
+
+
+def log_layer_run(experiment: str, run_name: str, run_params: Mapping[str, str],
+                  per_layer, summary: Mapping[str, object], artifacts: Sequence[Path],
+                  root: Path | None = None) -> str:
+    """One run whose metrics are curves over depth: every numeric column of ``per_layer``
+    (a DataFrame with a ``layer`` column) is logged with ``step = layer``; ``summary`` holds
+    single-valued metrics. Returns the run id."""
+    os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    import mlflow
+
+    root = root or project_root()
+    mlflow.set_tracking_uri(tracking_uri(root))
+    found = mlflow.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else mlflow.create_experiment(
+        experiment, artifact_location=(root / "mlartifacts").as_uri(),
+        tags={"mlflow.experimentKind": "custom_model_development"})
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.log_params(dict(run_params))
+        mlflow.log_metrics(_numeric(summary))
+        for row in per_layer.to_dict("records"):
+            step = int(row.pop("layer"))
+            # NaN marks a value that does not exist for this layer (no weights to compare).
+            mlflow.log_metrics({k: v for k, v in _numeric(row).items() if math.isfinite(v)},
+                               step=step)
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
+        return run.info.run_id
