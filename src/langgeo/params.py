@@ -115,7 +115,8 @@ class Tracking:
 @dataclass(frozen=True)
 class Synthetic:
     """The synthetic ground truth (``langgeo synthetic``): variants of ``language``'s text in
-    ``dataset`` by each transformation at each strength, ``tokens`` calibration tokens each."""
+    ``dataset`` (any entry of the catalog) by each transformation at each strength,
+    ``tokens`` calibration tokens each."""
 
     language: str
     dataset: str
@@ -155,6 +156,19 @@ class Params:
         raise LanggeoError(
             f"dataset {name!r} is not in params 'datasets' {[d.name for d in self.datasets]}"
         )
+
+    def synthetic_dataset(self) -> DatasetSpec:
+        """The catalog entry that ``synthetic.dataset`` names (it need not be in
+        ``datasets``); checked here rather than at parse time, so that params which swap the
+        catalog for another keep parsing."""
+        if self.synthetic is None:
+            raise LanggeoError("params: no 'synthetic' section; see params.yaml in the "
+                               "repository")
+        name, catalog = self.synthetic.dataset, self.raw.get("dataset_catalog", {})
+        if name not in catalog:
+            raise LanggeoError(f"params: 'synthetic.dataset' is {name!r}, which is not in "
+                               f"'dataset_catalog' {sorted(catalog)}")
+        return _dataset(name, catalog[name])
 
     def config_hash(self) -> str:
         """Short, stable hash of the whole params: names one pipeline configuration."""
@@ -255,14 +269,11 @@ def _names(raw: dict[str, Any], key: str, catalog_key: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _synthetic(raw: dict[str, Any], datasets: tuple[str, ...], seq_len: int) -> Synthetic | None:
+def _synthetic(raw: dict[str, Any], seq_len: int) -> Synthetic | None:
     if "synthetic" not in raw:
         return None
     section, where = _get(raw, "synthetic", "", dict), "synthetic."
     dataset = _get(section, "dataset", where, str)
-    if dataset not in datasets:
-        raise LanggeoError(f"params: 'synthetic.dataset' is {dataset!r}, which is not in "
-                           f"'datasets' {list(datasets)}")
     tokens = _positive(section, "tokens", where)
     if tokens % seq_len:
         raise LanggeoError(f"params: 'synthetic.tokens' ({tokens}) must be a multiple of "
@@ -380,8 +391,7 @@ def parse_params(raw: dict[str, Any]) -> Params:
                   models=tuple(models), datasets=tuple(datasets), calibration=calibration,
                   signatures=signatures, distances=distances, embedding=embedding, evaluation=evaluation,
                   baselines=baselines, tracking=tracking, raw=raw,
-                  synthetic=_synthetic(raw, tuple(d.name for d in datasets),
-                                       calibration.seq_len))
+                  synthetic=_synthetic(raw, calibration.seq_len))
 
 
 def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
