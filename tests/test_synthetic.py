@@ -140,8 +140,15 @@ def params_with(section):
 def test_synthetic_params_are_validated():
     good = {"language": "fr", "dataset": "eld", "tokens": 2048, "seed": 0,
             "transformations": {"substitute": [0.05, 0.1]}}
-    assert parse_params(params_with(good)).synthetic.transformations == {"substitute": (0.05, 0.1)}
-    for bad, message in [({"dataset": "nowhere"}, "not in 'dataset_catalog'"),
+    params = parse_params(params_with(good))
+    assert params.synthetic.transformations == {"substitute": (0.05, 0.1)}
+    assert params.synthetic_dataset().source == "eld"
+    # Any catalog entry will do, also one outside 'datasets'.
+    other = parse_params(params_with({**good, "dataset": "wikipedia"}))
+    assert other.synthetic_dataset().hub_id == "wikimedia/wikipedia"
+    with pytest.raises(LanggeoError, match="not in 'dataset_catalog'"):
+        parse_params(params_with({**good, "dataset": "nowhere"})).synthetic_dataset()
+    for bad, message in [
                          ({"tokens": 1000}, "multiple of 'calibration.seq_len'"),
                          ({"transformations": {"rot13": [0.1, 0.2]}}, "choose from"),
                          ({"transformations": {"scramble": [0.1]}}, "at least two distinct"),

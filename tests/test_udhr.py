@@ -162,11 +162,17 @@ def test_a_language_no_dataset_holds_is_an_error(project, capsys):
 def test_presets_validate_before_running(project, capsys):
     from langgeo.presets import experiment_command, preset_params
 
-    (project / "params.small.yaml").write_text("languages: [fr, de]\ndatasets: [udhr]\n")
+    (project / "params.small.yaml").write_text(
+        "languages: [ja, ru, de, es, fr]\ndatasets: [udhr]\n"
+        "dataset_catalog: {udhr: {tokens_per_language: 128}}\n")
     overlay, params = preset_params("small", project)
-    assert params.languages == ("fr", "de") and [d.name for d in params.datasets] == ["udhr"]
-    assert experiment_command("small", overlay)[-4:] == [
-        "-S", 'languages=["fr", "de"]', "-S", 'datasets=["udhr"]']
+    assert params.languages == ("ja", "ru", "de", "es", "fr")
+    assert [d.name for d in params.datasets] == ["udhr"] and params.tokens("udhr") == 128
+    # Mappings merge as `dvc exp run -S` merges them: eld stays in the catalog.
+    assert params.raw["dataset_catalog"]["eld"] == {"source": "eld"}
+    assert experiment_command("small", overlay)[-6:] == [
+        "-S", 'languages=["ja", "ru", "de", "es", "fr"]', "-S", 'datasets=["udhr"]',
+        "-S", "dataset_catalog={udhr: {tokens_per_language: 128}}"]
     (project / "params.typo.yaml").write_text("langauges: [fr]\n")
     with pytest.raises(LanggeoError, match=r"sets key\(s\) \['langauges'\]"):
         preset_params("typo", project)

@@ -610,7 +610,7 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
 
 
 def cmd_summary(params, layout: Layout, args) -> None:
-    from langgeo.reports import read_metrics, summary
+    from langgeo.reports import read_metrics, script_control_summary, summary
 
     metrics = read_metrics(layout.metrics())
     print(summary(metrics, _outputs(layout)))
@@ -730,25 +730,23 @@ def cmd_synthetic(params, layout: Layout, args) -> None:
     from langgeo.synthetic import (base_and_reference, make_variants, summary_line,
                                    synthetic_distances)
 
+    spec = params.synthetic_dataset()
     syn = params.synthetic
-    if syn is None:
-        raise LanggeoError("params: no 'synthetic' section; see params.yaml in the repository")
     torch.manual_seed(syn.seed)
     sig = params.signatures
     tokenizers = {m.name: load_tokenizer(layout.model(m.name)) for m in params.models}
     base, reference = base_and_reference(
-        calibration_documents(syn.dataset, syn.language, syn.seed),
+        calibration_documents(spec, syn.language, syn.seed),
         list(tokenizers.values()), syn.tokens, params.calibration.seq_len, syn.language,
-        syn.dataset.name)
+        spec.name)
     variants = make_variants(base, reference, syn.transformations, syn.seed)
     tables = []
-    for spec in params.models:
-        model = load_model(layout.model(spec.name), sig.device, sig.dtype)
+    for name, tokenizer in tokenizers.items():
+        model = load_model(layout.model(name), sig.device, sig.dtype)
         table = synthetic_distances(
-            model, tokenizers[spec.name], variants, syn.tokens,
-            params.calibration.seq_len, sig.score, sig.binarization, sig.damping,
-            sig.batch_size, spec.name)
-        print(f"synthetic ({spec.name}): {len(variants)} variants x {syn.tokens} tokens in "
+            model, tokenizer, variants, syn.tokens, params.calibration.seq_len, sig.score,
+            sig.binarization, sig.damping, sig.batch_size, name)
+        print(f"synthetic ({name}): {len(variants)} variants x {syn.tokens} tokens in "
               f"{table.attrs['seconds']:.0f} s")
         tables.append(table)
         del model

@@ -535,6 +535,9 @@ def synthetic_figure(path: str | Path, table: pd.DataFrame) -> Path:
     ax.set_ylabel("Hamming distance to the base text")
     ax.set_title("Synthetic languages: recovered distance vs strength")
     ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return _save(fig, path)
+
 
 def transfer_cost_figure(path: str | Path, codes: Sequence[str], cost: np.ndarray,
                          title: str = "Cost of pruning with another language's text") -> Path:
@@ -559,6 +562,8 @@ def transfer_cost_figure(path: str | Path, codes: Sequence[str], cost: np.ndarra
     ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).set_label(
         "R = log P[a, b] − log P[b, b] (nats/token)", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
 
 def interlingua_figure(path: str | Path, per_layer: pd.DataFrame, model: str) -> Path:
     """Where in the depth languages meet: mean ILO, Bridge, Reach and translation retrieval
@@ -645,6 +650,8 @@ def transfer_scatter_figure(path: str | Path, codes: Sequence[str], distances: n
                  f"Spearman ρ = {rho:.3f}, p = {p:.4f}", fontsize=9)
     ax.legend(title="target b", fontsize=6, title_fontsize=7, frameon=False,
               loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return _save(fig, path)
 
 def geometry_scatter_figure(path: str | Path, weights: np.ndarray,
                             representation: np.ndarray, layer: int, rho: float) -> Path:

@@ -168,10 +168,11 @@ class Tracking:
 @dataclass(frozen=True)
 class Synthetic:
     """The synthetic ground truth (``langgeo synthetic``): variants of ``language``'s text in
-    ``dataset`` by each transformation at each strength, ``tokens`` calibration tokens each."""
+    ``dataset`` (any entry of the catalog) by each transformation at each strength,
+    ``tokens`` calibration tokens each."""
 
     language: str
-    dataset: DatasetSpec
+    dataset: str
     transformations: dict[str, tuple[float, ...]]
     tokens: int
     seed: int
@@ -207,10 +208,6 @@ def _pruning(raw: dict[str, Any]) -> Pruning | None:
     if (len(panel) < 4 or not all(isinstance(c, str) for c in panel)
             or len(set(panel)) != len(panel)):
         raise LanggeoError("params: 'pruning.panel' must list at least 4 distinct language codes")
-    missing = [c for c in panel if c not in raw.get("languages", [])]
-    if missing:
-        raise LanggeoError(f"params: 'pruning.panel' has {missing}, which are not in 'languages' "
-                           "(the transfer test needs their signature distances)")
     seq_len = _positive(sec, "seq_len", where)
     if seq_len < 2:
         raise LanggeoError("params: 'pruning.seq_len' must be at least 2 (BOS + one token)")
@@ -324,6 +321,19 @@ class Params:
         """Calibration tokens per language for ``dataset``: its own ``tokens_per_language``
         where set, else ``calibration.tokens_per_language``."""
         return self.dataset(dataset).tokens_per_language or self.calibration.tokens_per_language
+
+    def synthetic_dataset(self) -> DatasetSpec:
+        """The catalog entry that ``synthetic.dataset`` names (it need not be in
+        ``datasets``); checked here rather than at parse time, so that params which swap the
+        catalog for another keep parsing."""
+        if self.synthetic is None:
+            raise LanggeoError("params: no 'synthetic' section; see params.yaml in the "
+                               "repository")
+        name, catalog = self.synthetic.dataset, self.raw.get("dataset_catalog", {})
+        if name not in catalog:
+            raise LanggeoError(f"params: 'synthetic.dataset' is {name!r}, which is not in "
+                               f"'dataset_catalog' {sorted(catalog)}")
+        return _dataset(name, catalog[name])
 
     def config_hash(self) -> str:
         """Short, stable hash of the whole params: names one pipeline configuration."""
@@ -476,13 +486,7 @@ def _synthetic(raw: dict[str, Any], seq_len: int) -> Synthetic | None:
     if "synthetic" not in raw:
         return None
     section, where = _get(raw, "synthetic", "", dict), "synthetic."
-    name = _get(section, "dataset", where, str)
-    catalog = _get(raw, "dataset_catalog", "", dict)
-    if name not in catalog:
-        raise LanggeoError(f"params: 'synthetic.dataset' is {name!r}, which is not in "
-                           f"'dataset_catalog' {sorted(catalog)}")
-    # Any catalog entry will do: the check needs its text, not a place in 'datasets'.
-    dataset = _dataset(name, catalog[name])
+    dataset = _get(section, "dataset", where, str)
     tokens = _positive(section, "tokens", where)
     if tokens % seq_len:
         raise LanggeoError(f"params: 'synthetic.tokens' ({tokens}) must be a multiple of "

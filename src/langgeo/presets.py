@@ -1,7 +1,8 @@
 """Named configurations beside ``params.yaml``, run without overwriting it.
 
 A preset is a file ``params.<name>.yaml`` at the repository root holding any top-level keys
-of ``params.yaml`` (``languages``, ``datasets``, ...); each key it holds replaces that key.
+of ``params.yaml`` (``languages``, ``datasets``, ...); each key it holds replaces that key
+(mappings merge key by key, as ``dvc exp run -S`` merges them).
 :func:`run_preset` validates the merged params, then runs the pipeline as a DVC experiment
 in a temporary copy of the workspace (``dvc exp run --temp -S key=value ...``): the user's
 ``params.yaml`` and outputs stay as they are, unchanged stages (the prepared models) come
@@ -34,6 +35,16 @@ def preset_path(name: str, root: Path = Path(".")) -> Path:
     return path
 
 
+def _merged(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overlay`` applied as ``dvc exp run -S`` applies it: mappings merge key
+    by key, anything else (lists included) is replaced."""
+    out = dict(base)
+    for key, value in overlay.items():
+        both = isinstance(value, dict) and isinstance(base.get(key), dict)
+        out[key] = _merged(base[key], value) if both else value
+    return out
+
+
 def preset_params(name: str, root: Path = Path(".")) -> tuple[dict[str, Any], Params]:
     """The preset's keys and the validated params they give on top of ``params.yaml``."""
     path = preset_path(name, root)
@@ -49,7 +60,7 @@ def preset_params(name: str, root: Path = Path(".")) -> tuple[dict[str, Any], Pa
         raise LanggeoError(f"preset {path} sets key(s) {unknown} that params.yaml does not "
                            f"have; keys: {sorted(base)}")
     try:
-        return overlay, parse_params({**base, **overlay})
+        return overlay, parse_params(_merged(base, overlay))
     except LanggeoError as exc:
         raise LanggeoError(f"preset {path}: {exc}") from exc
 
@@ -152,12 +163,21 @@ def udhr_languages(candidates: list[str], tokenizers: list, tokens: int,
 _UDHR_PRESET = {"models": ["gemma3-270m", "smollm2-135m"], "datasets": ["udhr"]}
 
 
+def _pruning_on_udhr(pruning: dict[str, Any], languages: list[str]) -> dict[str, Any]:
+    """The pruning panel of ``params.yaml`` moved to UDHR: the panel's languages the preset
+    holds, 1024 calibration and 512 held-out tokens (the shortest default declaration, the
+    Mandarin one, has 1,829 Gemma tokens)."""
+    return {**pruning, "dataset": "udhr", "calibration_tokens": 1024, "heldout_tokens": 512,
+            "panel": [code for code in pruning["panel"] if code in languages]}
+
+
 def _write_preset(path: Path, header: str, languages: list[str],
-                  excluded: dict[str, str]) -> None:
+                  excluded: dict[str, str], pruning: dict[str, Any]) -> None:
     lines = [f"# {line}".rstrip() for line in header.strip().splitlines()]
     lines += ["# Not included, with the reason (written by `python -m langgeo.presets`):"]
     lines += [f"#   {code}: {why}" for code, why in excluded.items()]
-    body = {"languages": languages, **_UDHR_PRESET}
+    body = {"languages": languages, **_UDHR_PRESET,
+            "pruning": _pruning_on_udhr(pruning, languages)}
     lines += [f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in body.items()]
     path.write_text("\n".join(lines) + "\n")
 
@@ -211,7 +231,7 @@ def main() -> None:
 The paper's languages (src/langgeo/resources/paper_languages.csv) that UDHR holds, on both
 embedded models, UDHR alone ({tokens} tokens per language). Offline:
 `make preset NAME=udhr-paper` (a DVC experiment; params.yaml is not changed).
-{len(kept)} of {len(paper)} languages.""", kept, excluded)
+{len(kept)} of {len(paper)} languages.""", kept, excluded, params.raw["pruning"])
     print(f"params.udhr-paper.yaml: {len(kept)} languages, {len(excluded)} left out")
     candidates, unlabelled = _udhr_codes()
     from langgeo.families import _load_known
@@ -224,7 +244,7 @@ embedded models, UDHR alone ({tokens} tokens per language). Offline:
 Every language with a UDHR declaration of stage >= 4 and a Glottolog lineage, one declaration
 per ISO 639-3 code, on both embedded models, UDHR alone ({tokens} tokens per language).
 Offline: `make preset NAME=udhr-all` (a DVC experiment; params.yaml is not changed).
-{len(kept)} of {len(candidates)} languages.""", kept, excluded)
+{len(kept)} of {len(candidates)} languages.""", kept, excluded, params.raw["pruning"])
     print(f"params.udhr-all.yaml: {len(kept)} languages, {len(excluded)} left out")
 
 

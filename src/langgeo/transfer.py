@@ -216,9 +216,16 @@ def panel_texts(params, tokenizer, languages: Sequence[str] | None = None
 
 
 def pruning_model(params) -> str:
-    """``params.pruning.model``, checked to be one of the pipeline's prepared models."""
+    """``params.pruning.model``, checked to be one of the pipeline's prepared models (and
+    the panel to be among the pipeline's languages)."""
     if params.pruning is None:
         raise LanggeoError("params: no 'pruning' section; see params.yaml in the repository")
+    # Checked by the stage, not when params are read: a panel that does not fit another
+    # configuration's languages must not stop that configuration's other stages.
+    missing = [c for c in params.pruning.panel if c not in params.languages]
+    if missing:
+        raise LanggeoError(f"params: 'pruning.panel' has {missing}, which are not in 'languages' "
+                           "(the transfer test needs their signature distances)")
     name = params.pruning.model
     if name not in [m.name for m in params.models]:
         raise LanggeoError(f"params: 'pruning.model' {name!r} is not in 'models' "
