@@ -164,15 +164,16 @@ def test_presets_validate_before_running(project, capsys):
 
     (project / "params.small.yaml").write_text(
         "languages: [ja, ru, de, es, fr]\ndatasets: [udhr]\n"
-        "dataset_catalog: {udhr: {tokens_per_language: 128}}\n")
+        "dataset_catalog: {udhr: {tokens_per_language: 128}}\npruning: {dataset: udhr}\n")
     overlay, params = preset_params("small", project)
     assert params.languages == ("ja", "ru", "de", "es", "fr")
     assert [d.name for d in params.datasets] == ["udhr"] and params.tokens("udhr") == 128
     # Mappings merge as `dvc exp run -S` merges them: eld stays in the catalog.
     assert params.raw["dataset_catalog"]["eld"] == {"source": "eld"}
-    assert experiment_command("small", overlay)[-6:] == [
+    assert experiment_command("small", overlay)[-8:] == [
         "-S", 'languages=["ja", "ru", "de", "es", "fr"]', "-S", 'datasets=["udhr"]',
-        "-S", "dataset_catalog={udhr: {tokens_per_language: 128}}"]
+        "-S", "dataset_catalog={udhr: {tokens_per_language: 128}}",
+        "-S", 'pruning={dataset: "udhr"}']
     (project / "params.typo.yaml").write_text("langauges: [fr]\n")
     with pytest.raises(LanggeoError, match=r"sets key\(s\) \['langauges'\]"):
         preset_params("typo", project)
@@ -192,6 +193,11 @@ def test_a_preset_runs_as_an_experiment_and_leaves_params_yaml_alone(tmp_path, t
     shutil.copy(udhr.archive_path(), project / "data" / "external")
     (project / "params.udhr5.yaml").write_text(
         "datasets: [udhr]\ndataset_catalog: {udhr: {source: udhr, tokens_per_language: 128}}\n")
+    with pytest.raises(LanggeoError, match="'pruning.dataset' 'eld' .* must be among"):
+        from langgeo.presets import preset_params
+        preset_params("udhr5", project)
+    with (project / "params.udhr5.yaml").open("a") as f:
+        f.write("pruning: {dataset: udhr}\n")
     ok(GIT + ["init", "-q"], project)
     ok([str(BIN / "dvc"), "init", "-q"], project)
     ok(GIT + ["add", "-A"], project)

@@ -60,9 +60,19 @@ def preset_params(name: str, root: Path = Path(".")) -> tuple[dict[str, Any], Pa
         raise LanggeoError(f"preset {path} sets key(s) {unknown} that params.yaml does not "
                            f"have; keys: {sorted(base)}")
     try:
-        return overlay, parse_params(_merged(base, overlay))
+        params = parse_params(_merged(base, overlay))
     except LanggeoError as exc:
         raise LanggeoError(f"preset {path}: {exc}") from exc
+    # The transfer stage depends on the calibration folder and model it names: both must be
+    # among the preset's, or `dvc exp run` fails on a missing dependency after other work.
+    pruning = params.pruning
+    if pruning is not None and (pruning.dataset not in [d.name for d in params.datasets]
+                                or pruning.model not in [m.name for m in params.models]):
+        raise LanggeoError(f"preset {path}: 'pruning.dataset' {pruning.dataset!r} and "
+                           f"'pruning.model' {pruning.model!r} must be among its 'datasets' "
+                           f"{[d.name for d in params.datasets]} and 'models' "
+                           f"{[m.name for m in params.models]}; set 'pruning' in the preset")
+    return overlay, params
 
 
 def _override(value: Any) -> str:
