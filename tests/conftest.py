@@ -88,3 +88,13 @@ def tiny_model_dir(tmp_path_factory):
 
 #: The repository's params.yaml, the base of the scratch projects of the tests.
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test: on a busy 2-core machine the thread pool's barriers
+    cost more than tiny models' work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

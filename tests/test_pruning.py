@@ -12,13 +12,8 @@ from langgeo.pruning import (expected_pruned, measured_sparsity, parse_pattern, 
 DAMPING = 0.01
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny matrices: on a busy 2-core machine the thread pool's barriers cost 10-100x the work.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny matrices: on a busy 2-core machine the thread pool costs more than the work.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def obs_reference(weight, hessian, pattern, block, damping=DAMPING):

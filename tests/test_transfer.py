@@ -9,13 +9,8 @@ from langgeo import LanggeoError
 from langgeo.transfer import transfer_test
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny matrices: on a busy 2-core machine the thread pool's barriers cost more than the work.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny matrices: on a busy 2-core machine the thread pool costs more than the work.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def planted(n, noise, seed):
