@@ -147,3 +147,24 @@ def test_hamming_to_files_matches_the_stage_matrix(tmp_path):
     np.testing.assert_array_equal(hamming_to_files(signatures[0], paths[1:]), matrix[0, 1:])
     with pytest.raises(LanggeoError, match="other weight matrices"):
         hamming_to_files({"a": signatures[0]["a"]}, paths[1:])
+
+
+def test_attribution_counts_from_factors_equal_those_from_bits(tiny_model, tmp_path):
+    from langgeo.distances import hamming_from_factor_files, hamming_from_files
+    from langgeo.signatures import write_signature
+
+    for k, lang in enumerate(["aa", "bb", "cc"]):
+        hessians = collect_hessians(tiny_model, ids(seed=k).split(2))
+        bits = binarize(layer_scores(tiny_model, hessians, "sparsegpt", 0.01), "per_matrix")
+        meta = {**META, "language": lang, "score": "sparsegpt"}
+        write_signature(tmp_path / f"{lang}.parquet", bits, meta)
+        write_factors(tmp_path / f"{lang}.factors.parquet", tiny_model, hessians, "sparsegpt",
+                      0.01, meta)
+    from_bits = hamming_from_files([tmp_path / f"{c}.parquet" for c in ["aa", "bb", "cc"]])
+    from_factors = hamming_from_factor_files(
+        [tmp_path / f"{c}.factors.parquet" for c in ["aa", "bb", "cc"]], tiny_model)
+    assert list(from_factors.counts) == list(from_bits.counts) and len(from_bits.counts) > 3
+    for key, counts in from_bits.counts.items():
+        assert counts[0, 1] > 0
+        np.testing.assert_array_equal(from_factors.counts[key], counts)
+        assert from_factors.bits[key] == from_bits.bits[key]

@@ -252,3 +252,20 @@ def test_damaged_mlflow_store_is_found_before_evaluating(tmp_path):
     store.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(LanggeoError, match="damaged"):
         check_store(tmp_path)
+
+
+def test_attribution_without_stored_bits_equals_the_one_from_bits(project, capsys):
+    with contextlib.chdir(project):
+        assert main(["labels"]) == 0
+    assert stage(project, capsys)[0] == 0
+    rc, log = stage(project, capsys, "attribute")
+    assert rc == 0, log
+    from_bits = (project / "reports" / "attribution.csv").read_text()
+    rc, log = stage(project, capsys, signatures={"store_bits": False},
+                    distances={"kind": "factors"})
+    assert rc == 0, log
+    assert not any(p.name.endswith(".parquet") and ".factors." not in p.name
+                   and ".scores." not in p.name for p in out_dir(project).iterdir())
+    rc, log = stage(project, capsys, "attribute")
+    assert rc == 0, log
+    assert (project / "reports" / "attribution.csv").read_text() == from_bits

@@ -292,19 +292,31 @@ def cmd_distances(params, layout: Layout, args) -> None:
 def cmd_attribute(params, layout: Layout, args) -> None:
     import pandas as pd
 
-    from langgeo.distances import hamming_from_files
+    from langgeo.distances import hamming_from_factor_files, hamming_from_files
     from langgeo.evaluation import evaluate_kmeans
     from langgeo.figures import attribution_figure
     from langgeo.storage import atomic_path
 
-    _check_signatures(params, layout)
+    # Without stored bits, the bits are rebuilt from the factor files and the model.
+    store_bits = params.signatures.store_bits
+    _check_signatures(params, layout, "hamming" if store_bits else "factors")
     labels = pd.read_parquet(layout.labels()).set_index("code").loc[list(params.languages)]
     ev = params.evaluation
     tables = []
+    loaded: dict = {}
     for model, dataset in _pairs(params):
         folder = layout.signatures(model, dataset)
         codes = _pair_languages(params, layout, model, dataset)
-        counts = hamming_from_files([folder / f"{c}.parquet" for c in codes])
+        if store_bits:
+            counts = hamming_from_files([folder / f"{c}.parquet" for c in codes])
+        else:
+            from langgeo.models import load_model
+
+            if model not in loaded:
+                loaded.clear()  # one model in memory at a time
+                loaded[model] = load_model(layout.model(model), "cpu", params.signatures.dtype)
+            counts = hamming_from_factor_files([folder / f"{c}.factors.parquet" for c in codes],
+                                               loaded[model])
         table = counts.summary()
         distances = counts.distances()
         for level in ("branch", "family"):

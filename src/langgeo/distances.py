@@ -304,6 +304,40 @@ def hamming_from_files(paths: Sequence[str | os.PathLike[str]],
     return _accumulate(stream, len(paths), group_by, block_bytes, threads)
 
 
+def hamming_from_factor_files(paths: Sequence[str | os.PathLike[str]], model_or_weights,
+                              group_by: GroupBy | None = module_groups,
+                              block_bytes: int = BLOCK_BYTES,
+                              threads: int | None = None) -> HammingCounts:
+    """:func:`hamming_from_files` for signatures stored as factor files alone
+    (``signatures.store_bits: false``).
+
+    Each language's bits are rebuilt exactly from its factor file and the model's weights
+    (:func:`langgeo.signatures.bits_from_factors`, which refuses weights of another identity)
+    and kept packed, ``n_bits / 8`` bytes per language (12.5 MB for Gemma 3 270M), so the
+    cost is one scoring pass per language (seconds) instead of a file read.
+
+    Parameters
+    ----------
+    paths : ``<language>.factors.parquet`` files of one (model, dataset).
+    model_or_weights : the model the factors were computed with (loaded as the signature
+        stage loads it), or a mapping module name -> weight ``(out, in)``.
+    """
+    from tqdm import tqdm
+
+    from langgeo.signatures import bits_from_factors
+
+    packed: list[dict[str, np.ndarray]] = []
+    sizes: dict[str, int] = {}
+    for path in tqdm(paths, desc="bits from factors", unit="lang"):
+        bits = bits_from_factors(model_or_weights, path)
+        sizes = {m: int(b.size) for m, b in bits.items()}
+        packed.append({m: np.packbits(b.reshape(-1)) for m, b in bits.items()})
+        del bits
+    # pop: each matrix's packed bits are freed once counted.
+    stream = ((m, n_bits, [p.pop(m) for p in packed]) for m, n_bits in sizes.items())
+    return _accumulate(stream, len(paths), group_by, block_bytes, threads)
+
+
 def distances_from_files(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
     """Normalized Hamming distance matrix ``(n, n)`` between signature files, streamed."""
     return hamming_from_files(paths, group_by=None).distances()[TOTAL]
