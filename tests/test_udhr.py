@@ -148,6 +148,14 @@ def test_a_language_absent_from_one_dataset_is_covered_by_the_other(project, cap
     assert metrics["coverage"]["tiny/udhr"] == {"n_languages": 5, "absent": ["or"]}
     assert metrics["per_pair"]["tiny/udhr"]["n_languages"] == 5
     assert metrics["ours"]["n_languages"] == 6
+    # Like for like: the ensemble and every pair also on the 5 languages both pairs hold.
+    common = metrics["common"]
+    assert common["languages"] == ["fr", "de", "ru", "ja", "es"]
+    assert common["ours"]["n_languages"] == common["per_pair"]["tiny/eld"]["n_languages"] == 5
+    assert common["per_pair"]["tiny/udhr"] == metrics["per_pair"]["tiny/udhr"]
+    assert "best member (tiny/" in out and "on the 5 languages every pair holds" in out
+    table = pd.read_csv(project / "reports/comparison.csv").set_index("matrix")
+    assert table.loc["pair tiny/eld (common 5)", "n_languages"] == 5
 
 
 def test_a_language_no_dataset_holds_is_an_error(project, capsys):

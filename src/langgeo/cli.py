@@ -464,6 +464,20 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
                                      else evaluate(matrix, gold_of(pair_codes)))
         metrics["coverage"][name] = {"n_languages": len(pair_codes),
                                      "absent": [c for c in codes if c not in pair_codes]}
+    # Pairs over fewer languages (UDHR lacks Odia) are compared with each other and with the
+    # ensemble only on the languages that every pair holds: ARI over other languages and
+    # labels is not comparable.
+    shared = [c for c in codes if all(c in set(pc) for pc, _ in pair_matrices.values())]
+    if len(pair_matrices) > 1 and 3 <= len(shared) < len(codes):
+        def on_shared(on, matrix):
+            at = [on.index(c) for c in shared]
+            return matrix[np.ix_(at, at)]
+
+        metrics["common"] = {"languages": shared,
+                             "ours": evaluate(on_shared(codes, ensemble), gold_of(shared)),
+                             "per_pair": {name: (dict(metrics["per_pair"][name]) if pc == shared
+                                                 else evaluate(on_shared(pc, m), gold_of(shared)))
+                                          for name, (pc, m) in pair_matrices.items()}}
     scripts = {c: language_script(c) for c in codes}
     baselines = baseline_distances(codes, labels.loc[codes, "iso639_3"].tolist(), params.seed,
                                    params.baselines.uriel_kinds, params.baselines.missing,
@@ -483,9 +497,18 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
     with atomic_path(layout.comparison()) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
 
-    children = {f"pair/{name}": ({"kind": "pair", "model": name.split("/")[0],
-                                  "dataset": name.split("/")[1]}, m)
+    def pair_params(name: str, kind: str) -> dict:
+        model, dataset = name.split("/")
+        return {"kind": kind, "model": model, "dataset": dataset,
+                "tokens_per_language": params.tokens(dataset)}
+
+    children = {f"pair/{name}": (pair_params(name, "pair"), m)
                 for name, m in metrics["per_pair"].items()}
+    if "common" in metrics:
+        common = metrics["common"]
+        children["common/ours"] = ({"kind": "common", "matrix": "ours"}, common["ours"])
+        children.update({f"common/pair/{name}": (pair_params(name, "common"), m)
+                         for name, m in common["per_pair"].items()})
     children.update({f"baseline/{name}": ({"kind": "baseline", "baseline": name},
                                           {**m, **{f"mantel/{k}": v for k, v in
                                                    metrics["mantel"][name].items()}})
@@ -632,9 +655,9 @@ def cmd_summary(params, layout: Layout, args) -> None:
 def cmd_compare(params, layout: Layout, args) -> None:
     import pandas as pd
 
-    from langgeo.figures import sweep_figure
+    from langgeo.figures import pairs_sweep_figure, sweep_figure
     from langgeo.storage import atomic_path
-    from langgeo.tracking import compare_runs
+    from langgeo.tracking import compare_pair_runs, compare_runs
 
     table = compare_runs(params.tracking.experiment)
     if table.empty:
@@ -651,12 +674,22 @@ def cmd_compare(params, layout: Layout, args) -> None:
     print(f"{len(table)} configurations -> {out}")
     # The sweep varies tokens only: keep the runs that match this configuration otherwise.
     same = {"score": params.signatures.score, "binarization": params.signatures.binarization,
-            "distances": params.distances.kind}
-    sweep = table[(table[list(same)] == pd.Series(same)).all(axis=1)]
-    figure = sweep_figure(layout.compare() / "tokens_sweep.png", sweep,
-                          f"{level}/kmeans/ari_mean", f"{level}/kmeans/ari_std")
+            "distances": params.distances.kind, "dtype": params.signatures.dtype}
+
+    def matching(runs):
+        return runs[(runs.reindex(columns=list(same)) == pd.Series(same)).all(axis=1)]
+
+    mean, std = f"{level}/kmeans/ari_mean", f"{level}/kmeans/ari_std"
+    figure = sweep_figure(layout.compare() / "tokens_sweep.png", matching(table), mean, std)
     if figure:
         print(f"ARI vs tokens per language -> {figure}")
+    pairs = matching(compare_pair_runs(params.tracking.experiment))
+    if not pairs.empty:
+        with atomic_path(layout.compare() / "pairs.csv") as tmp:
+            pairs.to_csv(tmp, index=False)
+        figure = pairs_sweep_figure(layout.compare() / "pairs_tokens_sweep.png", pairs, mean, std)
+        if figure:
+            print(f"each (model, dataset) pair's ARI vs its tokens per language -> {figure}")
 
 
 def cmd_preset(params, layout: Layout, args) -> None:

@@ -482,6 +482,40 @@ def sweep_figure(path: str | Path, runs: pd.DataFrame, mean: str, std: str) -> P
     return _save(fig, path)
 
 
+def pairs_sweep_figure(path: str | Path, runs: pd.DataFrame, mean: str,
+                       std: str) -> Path | None:
+    """Each (model, dataset) pair's ARI (``mean`` ± ``std`` over k-means seeds) against its
+    own calibration tokens per language, one line per pair, from
+    :func:`langgeo.tracking.compare_pair_runs` (newest run per pair and token count). Lines
+    on the languages every pair holds are solid, on a pair's own languages dashed. ``None``
+    when no pair has two token counts."""
+    needed = ["model", "dataset", "tokens_per_language", mean, std]
+    if not set(needed) <= set(runs.columns):
+        return None
+    points = (runs.dropna(subset=needed)
+              .drop_duplicates(["model", "dataset", "tokens_per_language"])
+              .sort_values("tokens_per_language"))
+    lines = [(key, rows) for key, rows in points.groupby(["model", "dataset"], sort=True)
+             if len(rows) >= 2]
+    if not lines:
+        return None
+    fig = Figure(figsize=(6.5, 4), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for (model, dataset), rows in lines:
+        common = (rows["languages"] == "common").all() if "languages" in rows else False
+        ax.errorbar(rows["tokens_per_language"], rows[mean], yerr=rows[std], marker="o",
+                    capsize=3, linestyle="-" if common else "--",
+                    label=f"{model} / {dataset}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("calibration tokens per language (the pair's dataset)")
+    ax.set_ylabel(f"k-means ARI ({mean.split('/')[0]})")
+    ax.set_title("Tokens per language, each (model, dataset) pair")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def attribution_figure(path: str | Path, table: pd.DataFrame, level: str) -> Path:
     """Where the language signal lives: k-means ARI (mean ± std over seeds) of the distances
     restricted to each transformer block (left) and to each projection type (right), with

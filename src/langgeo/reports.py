@@ -40,11 +40,17 @@ def summary(metrics: dict, outputs: dict[str, str]) -> str:
         lines.append(f"  {pair:<{width}}: {scores(metrics['per_pair'][pair])}"
                      + (f"; {len(absent)} absent: {' '.join(absent)}" if absent else ""))
     if len(metrics["pairs"]) > 1:
+        # Like for like: on the languages every pair holds when the pairs' coverage differs.
+        common = metrics.get("common")
+        ours, members = ((common["ours"], common["per_pair"]) if common
+                         else (m, metrics["per_pair"]))
+        where = f" on the {len(common['languages'])} languages every pair holds" if common else ""
         key = f"{level}/kmeans/ari_mean"
-        member = max(metrics["pairs"], key=lambda p: metrics["per_pair"][p][key])
-        delta = m[key] - metrics["per_pair"][member][key]
+        member = max(metrics["pairs"], key=lambda p: members[p][key])
+        delta = ours[key] - members[member][key]
         lines.append(f"  the ensemble {'beats' if delta > 0 else 'does not beat'} its best member "
-                     f"({member}) by k-means ARI: {delta:+.3f}")
+                     f"({member}) by k-means ARI{where}: {_fmt(ours[key])} vs "
+                     f"{_fmt(members[member][key])} ({delta:+.3f})")
     lines.append(f"  best baseline: {name} (k-means ARI {_fmt(best[f'{level}/kmeans/ari_mean'])})")
     lines += [f"  {what}: {where}" for what, where in outputs.items()]
     return "\n".join(lines)
@@ -69,6 +75,11 @@ def comparison_table(metrics: dict) -> pd.DataFrame:
              for n, m in metrics["per_pair"].items()]
     rows += [(f"baseline {n}", m, metrics["mantel"][n], {})
              for n, m in metrics["baselines"].items()]
+    if metrics.get("common"):
+        shared = f" (common {len(metrics['common']['languages'])})"
+        rows.append((f"ours (ensemble){shared}", metrics["common"]["ours"], {}, {}))
+        rows += [(f"pair {n}{shared}", m, {}, {})
+                 for n, m in metrics["common"]["per_pair"].items()]
     only = f" ({control.get('script')} only)"
     if control.get("ours"):
         rows.append((f"ours (ensemble){only}", control["ours"], {}, {}))

@@ -184,7 +184,7 @@ COMPARE_COLUMNS = {
     "run_id": "run_id", "tags.mlflow.runName": "run", "start_time": "start_time",
     "params.calibration.tokens_per_language": "tokens_per_language",
     "params.signatures.score": "score", "params.signatures.binarization": "binarization",
-    "params.distances.kind": "distances",
+    "params.distances.kind": "distances", "params.signatures.dtype": "dtype",
     "params.models": "models", "params.datasets": "datasets",
 }
 
@@ -206,6 +206,40 @@ def compare_runs(experiment: str, root: Path | None = None):
     table = runs[[c for c in COMPARE_COLUMNS if c in runs] + metrics]
     return table.rename(columns={**COMPARE_COLUMNS,
                                  **{c: c.removeprefix("metrics.") for c in metrics}})
+
+
+def compare_pair_runs(experiment: str, root: Path | None = None):
+    """One row per (configuration, model, dataset) of ``experiment``: the child runs of each
+    pair, measured on the languages every pair of the configuration holds (``common``) where
+    pairs differ in coverage, else on the pair's own; with the pair's model, dataset and
+    tokens per language, the parent's score, binarization, distances and dtype, and every
+    metric, newest first. A pandas DataFrame, empty if no run has pair children with tokens."""
+    os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    import mlflow
+    import pandas as pd
+
+    parents = compare_runs(experiment, root)
+    if parents.empty:
+        return pd.DataFrame()
+    runs = mlflow.search_runs(experiment_names=[experiment], order_by=["start_time DESC"],
+                              filter_string="params.tokens_per_language != ''")
+    if runs.empty:
+        return pd.DataFrame()
+    runs = runs.assign(run=runs["tags.mlflow.runName"], parent=runs["tags.mlflow.parentRunId"])
+    # Per configuration the common-language runs where they exist, else the pair's own.
+    has_common = set(runs.loc[runs["run"].str.startswith("common/pair/"), "parent"])
+    keep = (runs["run"].str.startswith("common/pair/") |
+            (runs["run"].str.startswith("pair/") & ~runs["parent"].isin(has_common)))
+    runs = runs[keep]
+    metrics = [c for c in runs.columns if c.startswith("metrics.")]
+    table = pd.DataFrame({
+        "run": runs["run"], "model": runs["params.model"], "dataset": runs["params.dataset"],
+        "tokens_per_language": runs["params.tokens_per_language"].astype(int),
+        "languages": ["common" if r.startswith("common/") else "own" for r in runs["run"]],
+        "parent": runs["parent"],
+        **{c.removeprefix("metrics."): runs[c] for c in metrics}})
+    config = parents.set_index("run_id")[["score", "binarization", "distances", "dtype"]]
+    return table.join(config, on="parent").reset_index(drop=True)
 
 
 def log_layer_run(experiment: str, run_name: str, run_params: Mapping[str, str],
