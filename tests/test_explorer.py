@@ -7,16 +7,26 @@ import re
 import shutil
 import time
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib import colormaps
+from matplotlib.colors import Normalize, to_hex
 
 from langgeo import LanggeoError
+from langgeo.cli import main
+from langgeo.distances import write_matrix
 from langgeo.embedding import classical_mds
-from langgeo.explorer import CSP, explorer_html, explorer_payload, write_explorer
+from langgeo.explorer import (CSP, Representation, TransferCost, explorer_html,
+                              explorer_payload, read_representation, read_transfer_cost,
+                              write_explorer)
 from langgeo.figures import minimum_spanning_edges
+from langgeo.params import load_params
 from planted import planted_languages
+
+REPO = Path(__file__).resolve().parents[1]
 
 SYLLABLES = ["ka", "lo", "mi", "ra", "tu", "se", "vo", "pa", "di", "gre", "an", "ul", "zo",
              "ne", "ti", "ba"]
@@ -58,6 +68,39 @@ def decode_distances(conf: dict) -> np.ndarray:
     d = np.zeros((n, n))
     d[np.triu_indices(n, k=1)] = np.frombuffer(base64.b64decode(conf["distances"]), "<f8")
     return d + d.T
+
+
+def planted_cost(panel: list[str], seed: int = 0) -> np.ndarray:
+    """A transfer cost R for ``panel``: zero on the diagonal, mostly positive elsewhere."""
+    cost = np.random.default_rng(seed).uniform(-0.2, 1.5, (len(panel), len(panel)))
+    np.fill_diagonal(cost, 0.0)
+    return cost
+
+
+def planted_layers(model: str, codes: list[str], n_layers: int) -> Representation:
+    """A model's layers: a different planted geometry per layer, ILO peaking mid-depth."""
+    matrices = [(codes, languages(len(codes), seed=10 + layer)[2]) for layer in range(n_layers)]
+    depth = np.arange(n_layers)
+    table = pd.DataFrame({"layer": depth, "ilo": 0.2 - 0.01 * (depth - n_layers // 2) ** 2,
+                          "retrieval_p1": 0.03 * depth})
+    return Representation(model, table, matrices)
+
+
+def write_transfer_csv(path: Path, panel: list[str], cost: np.ndarray) -> None:
+    """``cost`` as the transfer stage writes reports/pruning/matrix.csv (dense rows first)."""
+    rows = [{"source": "dense", "target": b, "ppl": 50.0, "R": None} for b in panel]
+    rows += [{"source": a, "target": b, "ppl": 60.0, "R": cost[i, j]}
+             for i, a in enumerate(panel) for j, b in enumerate(panel)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False, float_format="%.6g")
+
+
+def write_layers(folder: Path, representation: Representation) -> None:
+    """A representation as the interlingua stage writes reports/interlingua/<model>/."""
+    (folder / "distances").mkdir(parents=True, exist_ok=True)
+    representation.layers.to_csv(folder / "layers.csv", index=False)
+    for layer, (codes, d) in zip(representation.layers["layer"], representation.matrices):
+        write_matrix(folder / "distances" / f"layer_{layer:02d}.parquet", codes, d)
 
 
 def test_payload_carries_exact_distances_tree_layouts_and_labels():
@@ -107,6 +150,156 @@ def test_bad_input_is_a_clear_error():
         explorer_payload({"b": (codes, d, latent)}, labels, {"b": [0] * 3}, tsne_seed=None)
     with pytest.raises(LanggeoError, match=r"labels lack language\(s\) \['ah'\]"):
         explorer_payload({"b": (codes, d, latent)}, labels.iloc[:7], tsne_seed=None)
+
+
+def test_payload_carries_layers_by_mds_and_the_transfer_scale():
+    labels, codes, d, latent = languages(30)
+    layers = planted_layers("m", codes[5:], 3)
+    panel = [codes[0], codes[7], codes[9], codes[12]]
+    cost = planted_cost(panel)
+    payload = explorer_payload({"ensemble": (codes, d, latent)}, labels, tsne_seed=0,
+                               representations=[layers], transfer=TransferCost(panel, cost),
+                               transform="none")
+    confs = payload["configurations"]
+    assert [c["name"] for c in confs] == ["ensemble"] + [
+        f"representation, m, layer {i}" for i in range(3)]
+    for layer, conf in enumerate(confs[1:]):
+        layer_codes, layer_d = layers.matrices[layer]
+        assert conf["codes"] == layer_codes
+        np.testing.assert_array_equal(decode_distances(conf), layer_d)
+        # Classical MDS of the layer's own matrix, with the transform asked for; no t-SNE.
+        np.testing.assert_allclose(conf["layouts"]["MDS"],
+                                   classical_mds(layer_d, 2, "none")[0], rtol=1e-5)
+        assert list(conf["layouts"]) == ["MDS"] and conf["clusters"] is None
+        assert conf["layer"] == {"model": "m", "layer": layer,
+                                 "ilo": layers.layers["ilo"][layer],
+                                 "retrieval_p1": layers.layers["retrieval_p1"][layer]}
+    transfer = payload["transfer"]
+    assert transfer["panel"] == panel and transfer["cost"] == cost.tolist()
+    assert transfer["range"] == [cost.min(), cost.max()] and transfer["colormap"] == "magma_r"
+    assert transfer["lut"][0] == to_hex(colormaps["magma_r"](0)) and len(transfer["lut"]) == 256
+    with pytest.raises(LanggeoError, match=r"shape \(3, 3\) for a panel of 4"):
+        explorer_payload({"ensemble": (codes, d, latent)}, labels, tsne_seed=None,
+                         transfer=TransferCost(panel, cost[:3, :3]))
+
+
+def test_transfer_cost_and_layers_read_back_and_damage_is_named(tmp_path):
+    labels, codes, d, latent = languages(10)
+    panel, cost = codes[:5], planted_cost(codes[:5])
+    csv = tmp_path / "pruning" / "matrix.csv"
+    write_transfer_csv(csv, panel, cost)
+    back = read_transfer_cost(csv)
+    assert back.codes == panel
+    np.testing.assert_allclose(back.cost, cost, rtol=1e-5)  # written with 6 digits
+    layers = planted_layers("m", codes, 2)
+    folder = tmp_path / "interlingua" / "m"
+    write_layers(folder, layers)
+    read = read_representation(folder, "m")
+    assert read.layers["layer"].tolist() == [0, 1]
+    for (c1, d1), (c2, d2) in zip(read.matrices, layers.matrices):
+        assert c1 == c2
+        np.testing.assert_array_equal(d1, d2)
+
+    text = csv.read_text()
+    damaged = {"not a table": "\x00\x01garbage\n\"unclosed,\n",
+               "no R column": text.replace(",R\n", ",Q\n", 1),
+               "a pair missing": "\n".join(text.splitlines()[:-1]) + "\n",
+               "R not a number": text.replace(text.splitlines()[-1],
+                                              text.splitlines()[-1].replace(",60,", ",60,x"))}
+    for why, content in damaged.items():
+        csv.write_text(content)
+        with pytest.raises(LanggeoError, match=re.escape(str(csv)) + ".*dvc repro -f -s "
+                           "transfer") as info:
+            read_transfer_cost(csv)
+        assert "\n" not in str(info.value), why
+
+    parquet = folder / "distances" / "layer_01.parquet"
+    parquet.write_bytes(parquet.read_bytes()[:-40])
+    with pytest.raises(LanggeoError, match=re.escape(str(parquet)) + ".*interlingua@m"):
+        read_representation(folder, "m")
+    parquet.unlink()
+    with pytest.raises(LanggeoError, match=re.escape(str(parquet)) + ": missing"):
+        read_representation(folder, "m")
+    (folder / "layers.csv").write_text("layer,ilo\n0,0.1\n")
+    with pytest.raises(LanggeoError, match="layers.csv needs .*'retrieval_p1'"):
+        read_representation(folder, "m")
+
+
+def explorer_inputs(root: Path) -> list[str]:
+    """The inputs of the explorer stage for params.yaml's 2 models x 2 datasets, on 8 real
+    codes: distances, labels and params (transfer and interlingua outputs not yet)."""
+    codes = ["en", "de", "fr", "es", "ru", "uk", "hi", "ar"]
+    families = ["Indo-European"] * 7 + ["Afro-Asiatic"]
+    branches = ["Germanic", "Germanic", "Italic", "Italic", "Balto-Slavic", "Balto-Slavic",
+                "Indo-Iranian", "Semitic"]
+    (root / "data" / "distances").mkdir(parents=True)
+    pd.DataFrame({"code": codes, "name": codes, "family": families, "branch": branches}
+                 ).to_parquet(root / "data" / "labels.parquet")
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    write_matrix(root / "data/distances/ensemble.parquet", codes, languages(8)[2])
+    for seed, (model, dataset) in enumerate([(m, ds) for m in ("gemma3-270m", "smollm2-135m")
+                                             for ds in ("eld", "udhr")]):
+        write_matrix(root / f"data/distances/{model}/{dataset}.parquet", codes,
+                     languages(8, seed=seed + 1)[2])
+    return codes
+
+
+def page_data(path: Path) -> dict:
+    found = re.search(r'<script type="application/json"[^>]*>(.*?)</script>',
+                      path.read_text(), re.S)
+    return json.loads(found.group(1))
+
+
+def test_explorer_stage_leaves_out_absent_inputs_and_refuses_damaged_ones(tmp_path, capsys,
+                                                                        monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    codes = explorer_inputs(tmp_path)
+    page = tmp_path / "reports" / "explorer.html"
+    assert main(["explorer"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("explorer: 5 weight configurations, representation layers none, "
+                             "transfer cost none -> reports/explorer.html")
+    assert out[0].endswith(f"not logged to MLflow (no run config-{load_params().config_hash()}: "
+                           "`langgeo evaluate` first)")
+    assert out[1:] == [
+        "explorer: left out, their input is absent: colour by transfer cost "
+        "(reports/pruning/matrix.csv: `dvc repro transfer`); gemma3-270m's layers "
+        "(reports/interlingua/gemma3-270m: `dvc repro interlingua@gemma3-270m`); "
+        "smollm2-135m's layers (reports/interlingua/smollm2-135m: `dvc repro "
+        "interlingua@smollm2-135m`)"]
+    data = page_data(page)
+    assert "transfer" not in data and not any("layer" in c for c in data["configurations"])
+
+    write_transfer_csv(tmp_path / "reports/pruning/matrix.csv", codes[:5],
+                       planted_cost(codes[:5]))
+    write_layers(tmp_path / "reports/interlingua/gemma3-270m",
+                 planted_layers("gemma3-270m", codes[:7], 4))
+    assert main(["explorer"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "representation layers gemma3-270m 4, transfer cost a panel of 5 ->" in out[0]
+    assert out[1] == ("explorer: left out, their input is absent: smollm2-135m's layers "
+                      "(reports/interlingua/smollm2-135m: `dvc repro interlingua@smollm2-135m`)")
+    data = page_data(page)
+    assert data["transfer"]["panel"] == codes[:5]
+    assert [c["name"] for c in data["configurations"]][5:] == [
+        f"representation, gemma3-270m, layer {i}" for i in range(4)]
+
+    # Damaged input: one message naming the file and the fix, exit 2, no page written.
+    parquet = tmp_path / "reports/interlingua/gemma3-270m/distances/layer_02.parquet"
+    parquet.write_bytes(b"PAR1 not parquet")
+    page.unlink()
+    assert main(["explorer"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(parquet.relative_to(tmp_path)) in err
+    assert "`dvc repro -f -s interlingua@gemma3-270m`" in err
+    assert not page.exists() and list(page.parent.glob(".explorer*")) == []
+    shutil.rmtree(tmp_path / "reports/interlingua")
+    (tmp_path / "reports/pruning/matrix.csv").write_text("source,target,R\nen,en,0\n")
+    assert main(["explorer"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("langgeo explorer: error: reports/pruning/matrix.csv does not hold")
+    assert err.endswith("`dvc repro -f -s transfer`") and not page.exists()
 
 
 # --- the page in headless Chromium -------------------------------------------------------
@@ -384,4 +577,153 @@ def test_placed_texts_are_drawn_in_the_mds_map(browser, tmp_path):
     sx = (float(second.get_attribute("cx")) - cx) / (space.latent[1, 0] - space.latent[0, 0])
     assert view[0] == pytest.approx(cx + sx * (x - space.latent[0, 0]), abs=0.5)
     assert view[1] == pytest.approx(cy - sx * (y - space.latent[0, 1]), abs=0.5)
+    assert offline_problems(browser) == []
+
+
+@pytest.fixture(scope="module")
+def layered(tmp_path_factory):
+    """40 languages, a pruning panel of 6 of them, and two models' layers: 5 layers of 30 of
+    the languages (in another order) and 3 layers of 20."""
+    labels, codes, d, latent = languages(40)
+    panel = [codes[i] for i in (3, 0, 17, 21, 30, 38)]
+    cost = planted_cost(panel, seed=4)
+    m1 = planted_layers("m1", codes[10:][::-1], 5)
+    m2 = planted_layers("m2", codes[:20], 3)
+    path = write_explorer(tmp_path_factory.mktemp("layered") / "explorer.html",
+                          {"ensemble": (codes, d, latent)}, labels, tsne_seed=None,
+                          representations=[m1, m2], transfer=TransferCost(panel, cost))
+    return {"path": path, "codes": codes, "panel": panel, "cost": cost,
+            "layers": {"m1": m1, "m2": m2}, "d": d}
+
+
+def expected_fill(layered, source: str, code: str) -> str:
+    panel, cost = layered["panel"], layered["cost"]
+    if code not in panel:
+        return "#d0d0d0"
+    value = cost[panel.index(source), panel.index(code)]
+    return to_hex(colormaps["magma_r"](Normalize(cost.min(), cost.max())(value)))
+
+
+def test_colour_by_transfer_cost_from_a_chosen_source(browser, layered):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    open_page(browser, layered["path"])
+    panel, cost, codes = layered["panel"], layered["cost"], layered["codes"]
+    assert not find(browser, "#source-control")[0].is_displayed()
+    assert not find(browser, "#scale")[0].is_displayed()
+    choose(browser, "colour-by", "transfer")
+    assert find(browser, "#source-control")[0].is_displayed()
+    assert [v for v, in attributes(browser, "#transfer-source option", "value")] == panel
+    for source in (panel[0], panel[3]):
+        choose(browser, "transfer-source", source)
+        fills = dict(attributes(browser, "#points circle", "data-code", "fill"))
+        assert fills == {c: expected_fill(layered, source, c) for c in codes}
+        assert attributes(browser, "#points circle.source", "data-code") == [[source]]
+        assert find(browser, "#legend-title")[0].text.startswith(
+            f"transfer cost R from {source} — ")
+    assert [li.text for li in find(browser, "#legend li")] == [
+        "in the pruning panel (6)", "not in the pruning panel (34)"]
+    assert [t.text for t in find(browser, "#scale-ticks span")] == [
+        f"{v:.3f}" for v in (cost.min(), (cost.min() + cost.max()) / 2, cost.max())]
+
+    source = panel[3]
+    for target in (panel[2], codes[5]):  # in the panel, outside it
+        point = find(browser, f"#points circle[data-code='{target}']")[0]
+        ActionChains(browser).move_to_element(point).perform()
+        lines = find(browser, "#tooltip")[0].text.splitlines()
+        hovered = lines[0].split(" — ")[0]  # a point drawn over the target may take the hover
+        assert lines[-1] == (f"R from {source}: {cost[3, panel.index(hovered)]:.4f} nats/token"
+                             if hovered in panel else "R: not in the pruning panel")
+
+    search(browser, panel[2])
+    assert find(browser, "#cost-head")[0].text == f"R from {source}"
+    rows = attributes(browser, "#neighbours tbody tr", "data-code", "data-cost")
+    assert len(rows) == 10
+    for code, value in rows:
+        if code in panel:
+            assert float(value) == cost[3, panel.index(code)]
+        else:
+            assert value == ""
+    # Back to family colours: no scale, no R column, no ring.
+    choose(browser, "colour-by", "family")
+    assert not find(browser, "#scale")[0].is_displayed()
+    assert not find(browser, "#cost-head")[0].is_displayed()
+    assert find(browser, "#points circle.source") == []
+    assert offline_problems(browser) == []
+
+
+def test_switch_to_a_layer_of_the_representation_geometry(browser, layered):
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, layered["path"])
+    assert [v for v, in attributes(browser, "#configuration option", "value")] == [
+        "0", "layers:m1", "layers:m2"]
+    assert not find(browser, "#layer-control")[0].is_displayed()
+    choose(browser, "configuration", "layers:m1")
+    m1 = layered["layers"]["m1"]
+    best = int(m1.layers["ilo"].idxmax())  # opens on the layer of highest mean ILO
+    row = m1.layers.iloc[best]
+    assert find(browser, "#layer-info")[0].text == (
+        f"layer {best} (0–4) · mean ILO {row['ilo']:.3f} · retrieval P@1 "
+        f"{row['retrieval_p1']:.3f}")
+    assert f"representation, m1, layer {best}" in find(browser, "#status")[0].text
+    codes, d = m1.matrices[best]
+    search(browser, codes[3])
+    assert neighbour_rows(browser) == [(codes[j], d[3, j]) for j in nearest(d, 3, 10)]
+
+    find(browser, "#layer")[0].send_keys(Keys.ARROW_RIGHT)  # the slider, by keyboard
+    codes, d = m1.matrices[best + 1]
+    assert find(browser, "#layer-info")[0].text.startswith(f"layer {best + 1} (0–4)")
+    assert neighbour_rows(browser) == [(codes[j], d[3, j]) for j in nearest(d, 3, 10)]
+    assert len(find(browser, "#points circle")) == 30
+
+    # The weight geometry again, then the model's layers return where they were left.
+    choose(browser, "configuration", "0")
+    assert not find(browser, "#layer-control")[0].is_displayed()
+    i = layered["codes"].index(codes[3])
+    assert [c for c, _ in neighbour_rows(browser)] == [
+        layered["codes"][j] for j in nearest(layered["d"], i, 10)]
+    choose(browser, "configuration", "layers:m1")
+    assert find(browser, "#layer-info")[0].text.startswith(f"layer {best + 1} (0–4)")
+    choose(browser, "configuration", "layers:m2")
+    assert find(browser, "#layer")[0].get_attribute("max") == "2"
+    assert offline_problems(browser) == []
+
+
+def test_modes_without_their_input_are_absent(browser, world):
+    open_page(browser, world["path"])
+    assert "transfer" not in [v for v, in attributes(browser, "#colour-by option", "value")]
+    assert not [v for v, in attributes(browser, "#configuration option", "value")
+                if v.startswith("layers:")]
+    for absent in ("#layer-control", "#source-control", "#scale", "#cost-head"):
+        assert not find(browser, absent)[0].is_displayed()
+
+
+def test_page_at_real_sizes(browser, tmp_path):
+    """57 languages, ensemble + 2 x 2 weight configurations with t-SNE, Gemma 3's 19 and
+    SmolLM2's 31 layers, a panel of 12: the page's size and speed."""
+    labels, codes, d, latent = languages(57)
+    weights = {"ensemble": (codes, d, latent)}
+    for seed, name in enumerate(["g/eld", "g/udhr", "s/eld", "s/udhr"], start=1):
+        _, _, d2, latent2 = languages(57, seed=seed)
+        weights[name] = (codes, d2, latent2)
+    start = time.perf_counter()
+    path = write_explorer(tmp_path / "real.html", weights, labels, tsne_seed=0,
+                          representations=[planted_layers("gemma3-270m", codes, 19),
+                                           planted_layers("smollm2-135m", codes, 31)],
+                          transfer=TransferCost(codes[:12], planted_cost(codes[:12])))
+    written = time.perf_counter() - start
+    size = path.stat().st_size
+    open_page(browser, path)
+    ready_ms = browser.execute_script(
+        "return performance.getEntriesByName('langgeo-ready')[0].startTime")
+    choose(browser, "configuration", "layers:smollm2-135m")
+    search(browser, codes[7])
+    sweep_ms = browser.execute_script(
+        "const s = document.getElementById('layer'), t = performance.now();"
+        "for (let v = 0; v <= +s.max; v++) { s.value = v; s.dispatchEvent(new Event('input')); }"
+        "return (performance.now() - t) / (+s.max + 1);")
+    print(f"explorer at real sizes: {size / 1024:.0f} KiB, written in {written:.1f} s, ready "
+          f"{ready_ms:.0f} ms, {sweep_ms:.1f} ms per layer switch")
+    assert size < 1.5e6 and ready_ms < 5000 and sweep_ms < 500
     assert offline_problems(browser) == []

@@ -78,7 +78,12 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     assert [p.stem for p in signatures] == ["de", "es", "fr", "ja", "ru"]
     for figure in ("heatmap", "mst", "mds", "tsne", "spectrum", "confusion"):
         assert (project / f"reports/figures/{figure}.png").stat().st_size > 0
-    assert "<svg" in (project / "reports/explorer.html").read_text()
+    # The explorer, written after transfer and interlingua, offers both; evaluate ran first.
+    page = (project / "reports/explorer.html").read_text()
+    assert "<svg" in page and '"transfer":{"panel":["fr","es","de","ru","ja"]' in page
+    assert '"name":"representation, tiny, layer 0"' in page
+    assert "explorer: 2 weight configurations, representation layers tiny " in first.stdout
+    assert "left out" not in first.stdout and "logged to MLflow run" in first.stdout
     attribution = pd.read_csv(project / "reports/attribution.csv")
     assert set(attribution["family"]) == {"all", "layer", "part", "module"}
     assert attribution.loc[attribution["family"] == "layer", "group"].tolist() == ["0", "1"]
@@ -107,6 +112,8 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     assert (parent["metrics.branch/kmeans/ari_mean"]
             == pytest.approx(metrics["ours"]["branch/kmeans/ari_mean"]))
     assert parent["params.signatures.score"] == "sparsegpt"
+    artifacts = mlflow.MlflowClient().list_artifacts(parent["run_id"])
+    assert "explorer.html" in [a.path for a in artifacts]
 
     compare = run([str(BIN / "langgeo"), "compare"], project)
     assert compare.returncode == 0 and "1 configurations" in compare.stdout

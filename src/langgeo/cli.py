@@ -11,10 +11,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from langgeo import LanggeoError
+
+if TYPE_CHECKING:  # imported lazily where used, so that `langgeo --help` starts fast
+    import pandas as pd
+
+    from langgeo.explorer import Configuration
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,9 @@ class Layout:
 
     def interlingua(self, model: str) -> Path:
         return self.root / "reports" / "interlingua" / model
+
+    def transfer_cost(self) -> Path:
+        return self.root / "reports" / "pruning" / "matrix.csv"
 
     def compare(self) -> Path:
         """Written by `langgeo compare` from MLflow, outside the DVC-owned folders."""
@@ -372,34 +381,78 @@ def cmd_embed(params, layout: Layout, args) -> None:
           f"(negative eigenvalue mass {negative:.2%}) -> {layout.embedding()}")
 
 
+def _weight_geometry(params, path: Path, labels: pd.DataFrame
+                     ) -> tuple[Configuration, np.ndarray]:
+    """The distance matrix at ``path``: its codes ``(n,)``, matrix ``(n, n)``, MDS latent
+    vectors ``(n, k)`` and one k-means assignment ``(n,)`` with as many clusters as its
+    languages have gold groups (``labels``: data/labels.parquet)."""
+    from langgeo.distances import read_matrix
+    from langgeo.evaluation import kmeans_labels
+
+    codes, matrix = read_matrix(path)
+    coords, _ = _embed(matrix, params)
+    k = labels.set_index("code").loc[codes, params.evaluation.label_level].nunique()
+    # One assignment (the first seed) to show; evaluate scores all seeds.
+    return (codes, matrix, coords), kmeans_labels(coords, k, [params.seed])[0]
+
+
 def cmd_report(params, layout: Layout, args) -> None:
     import pandas as pd
 
-    from langgeo.distances import read_matrix
-    from langgeo.evaluation import kmeans_labels
-    from langgeo.explorer import write_explorer
     from langgeo.figures import write_figures
 
     labels = pd.read_parquet(layout.labels())
-    gold = labels.set_index("code")[params.evaluation.label_level]
+    (codes, matrix, coords), clusters = _weight_geometry(params, layout.ensemble_distances(),
+                                                         labels)
+    spectrum = pd.read_parquet(layout.embedding() / "spectrum.parquet")
+    written = write_figures(layout.figures(), labels, codes, matrix, coords, spectrum,
+                            clusters=clusters, seed=params.seed)
+    print(f"report: {len(written)} figures in {layout.figures()}")
+
+
+def cmd_explorer(params, layout: Layout, args) -> None:
+    import pandas as pd
+
+    from langgeo.explorer import read_representation, read_transfer_cost, write_explorer
+    from langgeo.tracking import check_store, log_to_configuration
+
+    # Every input is checked before the page is written (the store too, where the page goes).
+    check_store()
+    labels = pd.read_parquet(layout.labels())
     configurations, clusters = {}, {}
     pairs = [("ensemble", layout.ensemble_distances())] + [
         (f"{m}/{d}", layout.pair_distances(m, d)) for m, d in _pairs(params)]
     for name, path in pairs:
-        codes, matrix = read_matrix(path)
-        coords, _ = _embed(matrix, params)
-        configurations[name] = (codes, matrix, coords)
-        # One k-means assignment (the first seed) to show; evaluate scores all seeds.
-        k = gold.loc[codes].nunique()
-        clusters[name] = kmeans_labels(coords, k, [params.seed])[0]
-    codes, matrix, coords = configurations["ensemble"]
-    spectrum = pd.read_parquet(layout.embedding() / "spectrum.parquet")
-    written = write_figures(layout.figures(), labels, codes, matrix, coords, spectrum,
-                            clusters=clusters["ensemble"], seed=params.seed)
-    write_explorer(layout.explorer(), configurations, labels, clusters=clusters,
-                   tsne_seed=params.seed)
-    print(f"report: {len(written)} figures in {layout.figures()}; explorer with "
-          f"{len(configurations)} configurations -> {layout.explorer()}")
+        configurations[name], clusters[name] = _weight_geometry(params, path, labels)
+    # The transfer and interlingua stages may not have run: their modes are then left out.
+    absent = []
+    transfer = None
+    if layout.transfer_cost().is_file():
+        transfer = read_transfer_cost(layout.transfer_cost())
+    else:
+        absent.append(f"colour by transfer cost ({layout.transfer_cost()}: `dvc repro "
+                      "transfer`)")
+    representations = []
+    for model in params.models:
+        folder = layout.interlingua(model.name)
+        if folder.is_dir():
+            representations.append(read_representation(folder, model.name))
+        else:
+            absent.append(f"{model.name}'s layers ({folder}: `dvc repro "
+                          f"interlingua@{model.name}`)")
+    path = write_explorer(layout.explorer(), configurations, labels, clusters,
+                          tsne_seed=params.seed, representations=representations,
+                          transfer=transfer, transform=params.embedding.distance_transform)
+    run = log_to_configuration(params, [path])
+    layers = ", ".join(f"{r.model} {len(r.matrices)}" for r in representations) or "none"
+    panel = f"a panel of {len(transfer.codes)}" if transfer else "none"
+    logged = (f"logged to MLflow run {run}" if run else f"not logged to MLflow (no run "
+              f"config-{params.config_hash()}: `langgeo evaluate` first)")
+    print(f"explorer: {len(configurations)} weight configurations, representation layers "
+          f"{layers}, transfer cost {panel} -> {path} ({path.stat().st_size / 1024:.0f} KiB); "
+          f"{logged}")
+    if absent:
+        print("explorer: left out, their input is absent: " + "; ".join(absent))
 
 
 def _outputs(layout: Layout) -> dict[str, str]:
@@ -410,7 +463,7 @@ def _outputs(layout: Layout) -> dict[str, str]:
             "metrics": str(layout.metrics()),
             "ours vs baselines": str(layout.comparison()),
             "figures": str(layout.figures()),
-            "explorer": str(layout.explorer()),
+            "explorer": f"{layout.explorer()} (stage explorer)",
             "MLflow store": f"{tracking_uri()} (make ui)"}
 
 
@@ -522,7 +575,7 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
                      for what, m in restricted.items() if m})
     partial = {f"partial_mantel/genetic_given_script/{k}": v
                for k, v in control["partial_mantel"]["ours"].items()}
-    artifacts = [layout.metrics(), layout.comparison(), layout.explorer(),
+    artifacts = [layout.metrics(), layout.comparison(),
                  layout.attribution(), layout.attribution().with_suffix(".png"),
                  layout.embedding() / "latent.parquet", *sorted(layout.figures().glob("*.png"))]
     run_id = log_configuration(params, {**metrics["ours"], **partial}, children, artifacts)
@@ -855,6 +908,7 @@ COMMANDS = {
     "embed": (cmd_embed, []),
     "attribute": (cmd_attribute, []),
     "report": (cmd_report, []),
+    "explorer": (cmd_explorer, []),
     "evaluate": (cmd_evaluate, []),
     "export": (cmd_export, []),
     "interlingua": (cmd_interlingua, ["model"]),

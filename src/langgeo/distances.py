@@ -535,14 +535,22 @@ def write_coverage_matrix(path: str | os.PathLike[str], codes: Sequence[str],
     write_parquet(pa.table(columns), path)
 
 
-def read_matrix(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
+def read_matrix(path: str | os.PathLike[str],
+                fix: str = "Restore it with `dvc checkout data/distances` or re-run its stage: "
+                           "`dvc repro -f -s distances`") -> tuple[list[str], np.ndarray]:
+    """The codes ``(n,)`` and float64 ``(n, n)`` matrix of a file from :func:`write_matrix`.
+
+    A damaged file, or one without the column ``language`` and a column per code, raises a
+    LanggeoError naming it, followed by ``fix`` (how to restore it)."""
     if not os.path.isfile(path):
         raise LanggeoError(f"distance matrix {path} not found; run `dvc repro` (stage "
                            "distances) first")
-    check_parquet_files([path], "Restore it with `dvc checkout data/distances` or re-run its "
-                                "stage: `dvc repro -f -s distances`")
+    check_parquet_files([path], fix)
     frame = pd.read_parquet(path)
-    codes = frame["language"].tolist()
+    codes = frame["language"].astype(str).tolist() if "language" in frame else []
+    if not codes or sorted(frame.columns) != sorted(["language", *codes]):
+        raise LanggeoError(f"{path} is not a distance matrix (a column 'language', then one "
+                           f"column per language it lists). {fix}")
     return codes, frame[codes].to_numpy(dtype=np.float64)
 
 

@@ -9,7 +9,9 @@ The page shows the latent space (first two MDS dimensions, optionally t-SNE) wit
 pan and hover details; colours by family, branch or cluster; finds a language by code or
 name and lists its nearest neighbours by the distance matrix (not by the 2-D picture);
 draws the minimum spanning tree; switches between configurations (the ensemble and each
-(model, dataset) matrix); and exports what is shown as CSV.
+(model, dataset) matrix of the weight geometry, and the representation geometry of each layer
+of a model from ``langgeo interlingua``); colours the languages by the cost of pruning with
+another language's text (``langgeo transfer``); and exports what is shown as CSV.
 """
 
 from __future__ import annotations
@@ -18,18 +20,22 @@ import base64
 import html
 import json
 import re
-from importlib import resources
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
+from matplotlib.colors import to_hex
 
 from langgeo import LanggeoError
-from langgeo.distances import check_matrix
-from langgeo.figures import label_column, minimum_spanning_edges, tsne_coords
-from langgeo.storage import atomic_path
+from langgeo.distances import check_matrix, read_matrix
+from langgeo.embedding import classical_mds
+from langgeo.figures import COST_CMAP, label_column, minimum_spanning_edges, tsne_coords
+from langgeo.storage import atomic_path, check_parquet_files
 
 #: One configuration: language codes, their ``(n, n)`` distance matrix and ``(n, k)`` latent
 #: vectors (k >= 2; the first two columns are drawn).
@@ -39,6 +45,86 @@ Configuration = tuple[Sequence[str], np.ndarray, np.ndarray]
 #: from data: and blob: URLs.
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src data: blob:")
+
+
+@dataclass(frozen=True)
+class TransferCost:
+    """``R[a, b] = log P[a, b] − log P[b, b]`` of the pruning panel (``langgeo transfer``):
+    ``codes`` ``(n,)`` the panel, ``cost`` ``(n, n)`` with row a the language whose text pruned
+    the model and column b the language it was evaluated on."""
+
+    codes: list[str]
+    cost: np.ndarray
+
+
+@dataclass(frozen=True)
+class Representation:
+    """One model's representation geometry per layer (``langgeo interlingua``).
+
+    ``layers`` is its ``layers.csv`` (one row per layer: ``layer``, mean ``ilo``,
+    ``retrieval_p1``, ...); ``matrices`` holds, row for row, the layer's language codes
+    ``(n,)`` and distance matrix ``(n, n)``."""
+
+    model: str
+    layers: pd.DataFrame
+    matrices: list[tuple[list[str], np.ndarray]]
+
+
+def _read_csv(path: Path, fix: str, **options: Any) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, **options)
+    except (OSError, ValueError) as exc:  # pandas' parser errors are ValueErrors
+        why = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise LanggeoError(f"{path} is not a readable CSV table ({why}). {fix}") from exc
+
+
+def read_transfer_cost(path: str | Path) -> TransferCost:
+    """The R matrix of ``reports/pruning/matrix.csv`` (rows source, target, ..., R; source
+    ``dense`` rows, the unpruned model, are left out). A file that does not hold one R per
+    (source, target) pair of one panel raises a LanggeoError naming it and the fix."""
+    fix = (f"Restore it with `git checkout -- {path}` or re-run its stage: "
+           "`dvc repro -f -s transfer`")
+    # Codes stay text ("no" is Norwegian, not a missing value); only an empty R is missing.
+    table = _read_csv(Path(path), fix, dtype={"source": str, "target": str},
+                      keep_default_na=False, na_values={"R": [""]})
+    missing = sorted({"source", "target", "R"} - set(table.columns))
+    if missing:
+        raise LanggeoError(f"{path} lacks column(s) {missing}. {fix}")
+    pruned = table[table["source"] != "dense"]
+    codes = list(dict.fromkeys(pruned["source"]))
+    cost = pd.to_numeric(pruned["R"], errors="coerce")
+    if (len(codes) < 2 or pruned.duplicated(["source", "target"]).any()
+            or set(pruned["target"]) != set(codes) or len(pruned) != len(codes) ** 2
+            or not np.isfinite(cost).all()):
+        raise LanggeoError(f"{path} does not hold a finite R for every (source, target) pair "
+                           f"of one panel ({len(codes)} sources, {len(pruned)} rows). {fix}")
+    square = pruned.assign(R=cost).pivot(index="source", columns="target", values="R")
+    return TransferCost(codes, square.loc[codes, codes].to_numpy(dtype=np.float64))
+
+
+def read_representation(folder: str | Path, model: str) -> Representation:
+    """A model's ``reports/interlingua/<model>/``: ``layers.csv`` and every layer's
+    ``distances/layer_NN.parquet``. A missing or damaged file raises a LanggeoError naming it
+    and the fix."""
+    folder = Path(folder)
+    fix = (f"Restore it with `git checkout -- {folder}` or re-run its stage: "
+           f"`dvc repro -f -s interlingua@{model}`")
+    path = folder / "layers.csv"
+    layers = _read_csv(path, fix)
+    columns = ["layer", "ilo", "retrieval_p1"]
+    values = layers.reindex(columns=columns).apply(pd.to_numeric, errors="coerce")
+    if (layers.empty or not np.isfinite(values.to_numpy(dtype=np.float64)).all()
+            or (values["layer"] % 1).any() or values["layer"].duplicated().any()):
+        raise LanggeoError(f"{path} needs one row per layer with a distinct whole 'layer' and "
+                           f"finite {columns[1:]}. {fix}")
+    layers = layers.assign(layer=values["layer"].astype(int))
+    paths = [folder / "distances" / f"layer_{layer:02d}.parquet" for layer in layers["layer"]]
+    check_parquet_files(paths, fix)
+    matrices = []
+    for p in paths:
+        codes, d = read_matrix(p, fix)
+        matrices.append((codes, check_matrix(d, codes, what=f"distance matrix {p}", hint=fix)))
+    return Representation(model, layers, matrices)
 
 
 def _rounded(coords: np.ndarray) -> list[list[float]]:
@@ -82,10 +168,37 @@ def _placed(placement: Any) -> list[dict]:
             for i, name in enumerate(placement.names)]
 
 
+def _layers(representation: Representation, transform: str) -> list[dict]:
+    # MDS only (no t-SNE): dozens of layers per model would make the page and stage slow.
+    confs = []
+    for row, (codes, d) in zip(representation.layers.itertuples(), representation.matrices,
+                               strict=True):
+        name = f"representation, {representation.model}, layer {row.layer}"
+        conf = _configuration(name, (codes, d, classical_mds(d, 2, transform)[0]), None, None)
+        conf["layer"] = {"model": representation.model, "layer": int(row.layer),
+                         "ilo": float(row.ilo), "retrieval_p1": float(row.retrieval_p1)}
+        confs.append(conf)
+    return confs
+
+
+def _transfer(transfer: TransferCost) -> dict:
+    n = len(transfer.codes)
+    if transfer.cost.shape != (n, n) or not np.isfinite(transfer.cost).all():
+        raise LanggeoError(f"transfer cost of shape {transfer.cost.shape} for a panel of {n} "
+                           "languages; need a finite (n, n) R, rows in the order of its codes")
+    cmap = colormaps[COST_CMAP]
+    # The colormap's own lookup table: the page maps R to a colour as matplotlib does in
+    # cost.png, over the range of the whole matrix, so sources compare on one scale.
+    return {"panel": transfer.codes, "cost": transfer.cost.tolist(), "colormap": COST_CMAP,
+            "lut": [to_hex(c) for c in cmap(np.arange(cmap.N))],
+            "range": [float(transfer.cost.min()), float(transfer.cost.max())]}
+
+
 def explorer_payload(configurations: Mapping[str, Configuration], labels: pd.DataFrame,
                      clusters: Mapping[str, Sequence] | None = None,
                      tsne_seed: int | None = 0, title: str = "langgeo explorer",
-                     placed: Any = None) -> dict:
+                     placed: Any = None, representations: Sequence[Representation] = (),
+                     transfer: TransferCost | None = None, transform: str = "sqrt") -> dict:
     """The data embedded in the page (JSON-serializable). See :func:`write_explorer`."""
     if not configurations:
         raise LanggeoError("the explorer needs at least one configuration (name -> (codes, "
@@ -97,13 +210,19 @@ def explorer_payload(configurations: Mapping[str, Configuration], labels: pd.Dat
                            f"names {sorted(configurations)}")
     confs = [_configuration(str(name), config, clusters.get(name), tsne_seed)
              for name, config in configurations.items()]
-    codes = sorted({c for conf in confs for c in conf["codes"]})
+    confs += [conf for r in representations for conf in _layers(r, transform)]
+    codes = {c for conf in confs for c in conf["codes"]}
+    if transfer is not None:
+        codes |= set(transfer.codes)
+    codes = sorted(codes)
     columns = [label_column(labels, codes, col) for col in ("name", "family", "branch")]
     payload = {"title": title,
                "languages": {c: list(row) for c, row in zip(codes, zip(*columns), strict=True)},
                "configurations": confs}
     if placed is not None:
         payload["placed"] = _placed(placed)
+    if transfer is not None:
+        payload["transfer"] = _transfer(transfer)
     return payload
 
 
@@ -127,7 +246,8 @@ def explorer_html(payload: dict) -> str:
 def write_explorer(path: str | Path, configurations: Mapping[str, Configuration],
                    labels: pd.DataFrame, clusters: Mapping[str, Sequence] | None = None,
                    tsne_seed: int | None = 0, title: str = "langgeo explorer",
-                   placed: Any = None) -> Path:
+                   placed: Any = None, representations: Sequence[Representation] = (),
+                   transfer: TransferCost | None = None, transform: str = "sqrt") -> Path:
     """Write the explorer page atomically and return its path.
 
     Parameters
@@ -141,9 +261,14 @@ def write_explorer(path: str | Path, configurations: Mapping[str, Configuration]
         languages); ``None`` offers the MDS layout only.
     placed : optional :class:`langgeo.placement.Placement` of new texts, drawn as diamonds in the
         first configuration's MDS map (its coordinates are in that map's frame).
+    representations : models' layer geometries (:func:`read_representation`): each layer
+        becomes a configuration "representation, <model>, layer N", laid out by classical
+        MDS of its distances with ``transform`` (params ``embedding.distance_transform``).
+    transfer : the pruning panel's R (:func:`read_transfer_cost`): offers colouring the
+        languages by the cost of pruning with a chosen source language's text.
     """
     page = explorer_html(explorer_payload(configurations, labels, clusters, tsne_seed, title,
-                                          placed))
+                                          placed, representations, transfer, transform))
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return Path(path)

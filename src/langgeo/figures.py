@@ -36,6 +36,8 @@ DPI = 110
 # groups get the clearest colours; past 20 groups the marker shape tells them apart.
 _COLOURS = [colormaps["tab20"](i) for i in (*range(0, 20, 2), *range(1, 20, 2))]
 _MARKERS = "osD^vP"
+#: Colormap of the transfer cost R, in cost.png and in the explorer's colour by R.
+COST_CMAP = "magma_r"
 
 
 def _check(codes: Sequence[str], distances: np.ndarray) -> np.ndarray:
@@ -584,7 +586,7 @@ def transfer_cost_figure(path: str | Path, codes: Sequence[str], cost: np.ndarra
     fig = Figure(figsize=(side + 1.6, side + 0.6), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    image = ax.imshow(cost, cmap="magma_r", interpolation="nearest")
+    image = ax.imshow(cost, cmap=COST_CMAP, interpolation="nearest")
     for a in range(n):
         for b in range(n):
             ax.text(b, a, f"{cost[a, b]:.2f}", ha="center", va="center", fontsize=6,

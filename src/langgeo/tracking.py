@@ -45,7 +45,7 @@ def check_store(root: Path | None = None) -> None:
         problem = str(exc)
     if problem != "ok":
         raise LanggeoError(
-            f"the MLflow store {path} is damaged ({problem}); nothing was evaluated. To keep "
+            f"the MLflow store {path} is damaged ({problem}); nothing was written. To keep "
             f"the runs already logged, rebuild it from what sqlite can still read: `sqlite3 "
             f"{path} .dump > mlruns.sql && mv {path} {path}.damaged && sqlite3 {path} < "
             f"mlruns.sql` (artifacts in mlartifacts/ are untouched), then re-run `dvc repro`. "
@@ -178,6 +178,32 @@ def log_configuration(params: Params, metrics: Mapping[str, object],
                 mlflow.log_params(dict(child_params))
                 mlflow.log_metrics(_numeric(child_metrics))
         return parent.info.run_id
+
+
+def log_to_configuration(params: Params, artifacts: Sequence[Path],
+                         root: Path | None = None) -> str | None:
+    """Add ``artifacts`` to the newest parent run of this configuration (``config-<hash>``,
+    logged by :func:`log_configuration`) and return its id; None, logging nothing, when the
+    store, the experiment or such a run does not exist yet."""
+    root = root or project_root()
+    # Looking a run up must not create a store: MLflow would build one (seconds) to find none.
+    if not (root / "mlruns.db").is_file():
+        return None
+    os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri(root))
+    experiment = client.get_experiment_by_name(params.tracking.experiment)
+    if experiment is None:
+        return None
+    runs = client.search_runs([experiment.experiment_id],
+                              f"attributes.run_name = 'config-{params.config_hash()}'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        return None
+    for path in artifacts:
+        client.log_artifact(runs[0].info.run_id, str(path))
+    return runs[0].info.run_id
 
 
 COMPARE_COLUMNS = {

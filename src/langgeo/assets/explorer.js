@@ -8,8 +8,11 @@ const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
   "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"];
 const $ = (id) => document.getElementById(id);
 const svg = $("svg");
+// Colour by transfer cost: the grey of languages outside the pruning panel, the legend groups.
+const NEUTRAL = "#d0d0d0", INSIDE = "in the pruning panel", OUTSIDE = "not in the pruning panel";
 const state = { conf: 0, layout: "MDS", colourBy: "family", selected: null, k: 10,
-  mst: false, codes: true, hidden: new Set(), view: null };
+  mst: false, codes: true, hidden: new Set(), view: null,
+  source: DATA.transfer ? DATA.transfer.panel[0] : null, layerOf: new Map() };
 const distanceCache = new Map();
 
 const conf = () => DATA.configurations[state.conf];
@@ -51,9 +54,38 @@ function neighbours(i, k) {
   return idx.slice(0, k).map((j) => ({ j, distance: d[i * n + j] }));
 }
 
+function layersOf(model) {
+  // The configurations of a model's representation geometry, in depth order.
+  const all = DATA.configurations;
+  return all.map((_, i) => i).filter((i) => all[i].layer && all[i].layer.model === model)
+    .sort((a, b) => all[a].layer.layer - all[b].layer.layer);
+}
+
+function costOf(i) {
+  // R[source, target] for the language at position i; null outside the pruning panel.
+  const t = DATA.transfer, j = t.panel.indexOf(conf().codes[i]);
+  return j < 0 ? null : t.cost[t.panel.indexOf(state.source)][j];
+}
+
+function costColour(v) {
+  // As matplotlib maps a value through the colormap's lookup table (cost.png).
+  const t = DATA.transfer, [lo, hi] = t.range, n = t.lut.length;
+  const x = hi > lo ? (v - lo) / (hi - lo) : 0;
+  return t.lut[Math.min(n - 1, Math.max(0, Math.floor(x * n)))];
+}
+
+function gradient() {
+  const lut = DATA.transfer.lut, stops = [];
+  for (let k = 0; k <= 10; k++) stops.push(lut[Math.round(k * (lut.length - 1) / 10)]);
+  return "linear-gradient(to right, " + stops.join(", ") + ")";
+}
+
+const isSource = (i) => state.colourBy === "transfer" && conf().codes[i] === state.source;
+
 function groupOf(i) {
   const c = conf();
   if (state.colourBy === "cluster") return "cluster " + c.clusters[i];
+  if (state.colourBy === "transfer") return costOf(i) === null ? OUTSIDE : INSIDE;
   return lang(c.codes[i])[state.colourBy];
 }
 
@@ -62,10 +94,16 @@ function colours() {
   // colours repeat; those groups get a dotted outline to tell them apart.
   const counts = new Map();
   conf().codes.forEach((_, i) => counts.set(groupOf(i), (counts.get(groupOf(i)) || 0) + 1));
+  if (state.colourBy === "transfer") {
+    // Each panel language its own colour on the continuous scale; the others neutral.
+    return { groups: [INSIDE, OUTSIDE].filter((g) => counts.has(g)), counts, alt: new Set(),
+      fill: (i) => (costOf(i) === null ? NEUTRAL : costColour(costOf(i))),
+      swatch: (g) => (g === OUTSIDE ? NEUTRAL : gradient()) };
+  }
   const groups = [...counts.keys()].sort((a, b) => counts.get(b) - counts.get(a) || byText(a, b));
   const colour = new Map(groups.map((g, i) => [g, PALETTE[i % PALETTE.length]]));
   const alt = new Set(groups.filter((_, i) => Math.floor(i / PALETTE.length) % 2 === 1));
-  return { groups, counts, colour, alt };
+  return { groups, counts, alt, fill: (i) => colour.get(groupOf(i)), swatch: (g) => colour.get(g) };
 }
 
 function el(tag, attrs, parent, ns) {
@@ -127,7 +165,7 @@ function place() {
 
 function draw() {
   // Rebuilds every element: on a change of configuration, layout, colour or selection.
-  const c = conf(), { groups, counts, colour, alt } = colours();
+  const c = conf(), { groups, counts, alt, fill, swatch } = colours();
   const near = state.selected === null ? [] : neighbours(state.selected, state.k);
   const nearSet = new Set(near.map((x) => x.j));
   for (const id of ["edges", "links", "points", "codes", "placed"]) $(id).replaceChildren();
@@ -143,27 +181,33 @@ function draw() {
     }
   }
   for (const x of near) el("line", { "data-a": state.selected, "data-b": x.j }, $("links"), true);
-  // The selection and its neighbours are drawn last, on top.
+  // The selection and its neighbours are drawn last, on top; the transfer source above
+  // the rest, never dimmed.
   const rank = (i) => (i === state.selected ? 2 : nearSet.has(i) ? 1 : 0);
-  const order = c.codes.map((_, i) => i).sort((a, b) => rank(a) - rank(b));
+  const depth = (i) => rank(i) + (isSource(i) ? 0.5 : 0);
+  const order = c.codes.map((_, i) => i).sort((a, b) => depth(a) - depth(b));
   for (const i of order) {
-    const g = groupOf(i);
-    const role = ["", "neighbour", "selected"][rank(i)]
-      || (state.hidden.has(g) || state.selected !== null ? "dim" : "");
-    el("circle", { r: [4.5, 6, 8][rank(i)], fill: colour.get(g), "data-i": i,
+    const g = groupOf(i), source = isSource(i);
+    const dim = !source && (state.hidden.has(g) || state.selected !== null);
+    const role = ((["", "neighbour", "selected"][rank(i)] || (dim ? "dim" : ""))
+      + (source ? " source" : "")).trim();
+    el("circle", { r: [source ? 6 : 4.5, 6, 8][rank(i)], fill: fill(i), "data-i": i,
       "data-code": c.codes[i], class: (role + (alt.has(g) ? " alt" : "")).trim() },
     $("points"), true);
-    if (state.codes || rank(i) > 0) {
+    if (state.codes || rank(i) > 0 || source) {
       el("text", { "data-i": i, class: role }, $("codes"), true).textContent = c.codes[i];
     }
   }
   place();
   $("legend").replaceChildren();
-  $("legend-title").textContent = state.colourBy + " (click: show one group, then add or remove)";
+  $("legend-title").textContent = (state.colourBy === "transfer"
+    ? "transfer cost R from " + state.source + " — " + lang(state.source).name
+    : state.colourBy) + " (click: show one group, then add or remove)";
+  drawScale();
   for (const g of groups) {
     const li = el("li", { "data-group": g, class: state.hidden.has(g) ? "off" : "" }, $("legend"));
-    const swatch = alt.has(g) ? "swatch alt" : "swatch";
-    el("span", { class: swatch, style: "background:" + colour.get(g) }, li);
+    el("span", { class: alt.has(g) ? "swatch alt" : "swatch", style: "background:" + swatch(g) },
+      li);
     li.appendChild(document.createTextNode(g + " (" + counts.get(g) + ")"));
   }
   drawNeighbours(near);
@@ -171,24 +215,60 @@ function draw() {
   $("status").textContent = c.codes.length + " languages · " + c.name + " · " + state.layout;
 }
 
+function drawScale() {
+  // The colour bar of the transfer cost: one scale, the range of the whole R matrix.
+  const transfer = state.colourBy === "transfer";
+  $("scale").hidden = !transfer;
+  if (!transfer) return;
+  const t = DATA.transfer, [lo, hi] = t.range;
+  const ticks = el("div", { id: "scale-ticks" });
+  for (const v of [lo, (lo + hi) / 2, hi]) el("span", {}, ticks).textContent = v.toFixed(3);
+  const note = el("p");
+  note.textContent = "R[source, b] = log P[source, b] − log P[b, b] (nats per token; P: "
+    + "held-out perplexity on b of the model pruned with the source's text), colour map "
+    + t.colormap + " as in reports/pruning/cost.png. Ringed: the source. Grey: languages "
+    + "outside the panel of " + t.panel.length + ", which have no R.";
+  $("scale").replaceChildren(el("div", { id: "scale-bar", style: "background:" + gradient() }),
+    ticks, note);
+}
+
 function drawNeighbours(near) {
-  const body = $("neighbours").tBodies[0];
+  const body = $("neighbours").tBodies[0], transfer = state.colourBy === "transfer";
   body.replaceChildren();
   $("neighbour-panel").hidden = state.selected === null;
+  $("cost-head").hidden = !transfer;
+  $("cost-head").textContent = transfer ? "R from " + state.source : "";
   if (state.selected === null) return;
   const c = conf(), code = c.codes[state.selected];
   $("neighbour-title").textContent =
     "Nearest to " + lang(code).name + " (" + code + ") in " + c.name;
   near.forEach((x, rank) => {
-    const other = c.codes[x.j], l = lang(other);
+    const other = c.codes[x.j], l = lang(other), cost = transfer ? costOf(x.j) : null;
     const tr = el("tr", { "data-code": other, "data-distance": String(x.distance) }, body);
     const cells = [[rank + 1, "num"], [other, ""], [l.name, "clip"], [l.family, "clip"],
       [x.distance.toFixed(5), "num"]];
+    if (transfer) {
+      tr.dataset.cost = cost === null ? "" : String(cost);
+      cells.push([cost === null ? "—" : cost.toFixed(4), "num"]);
+    }
     for (const [text, cls] of cells) el("td", { class: cls, title: text }, tr).textContent = text;
   });
 }
 
 function select(i) { state.selected = i; draw(); }
+
+function show(index) {
+  // Another configuration or layer: the selected language stays selected where it exists.
+  const code = state.selected === null ? null : conf().codes[state.selected];
+  state.conf = index;
+  if (conf().layer) state.layerOf.set(conf().layer.model, index);
+  const i = code === null ? -1 : conf().codes.indexOf(code);
+  state.selected = i < 0 ? null : i;
+  state.hidden.clear();
+  fillConfigurationControls();
+  fit();
+  draw();
+}
 
 function resolve(query) {
   // Exact code, exact name, "code — name" from the list, then prefixes, then substrings.
@@ -222,12 +302,35 @@ function search(final) {
 }
 
 function fillControls() {
-  DATA.configurations.forEach((c, i) => option($("configuration"), i, c.name));
+  // Weight configurations one entry each; a model's layers one entry, with a layer slider.
+  DATA.configurations.forEach((c, i) => {
+    if (!c.layer) option($("configuration"), i, c.name);
+    else if (!state.layerOf.has(c.layer.model)) {
+      // A model opens on its layer of highest mean ILO, where languages overlap most.
+      const ilo = (k) => DATA.configurations[k].layer.ilo;
+      state.layerOf.set(c.layer.model,
+        layersOf(c.layer.model).reduce((a, b) => (ilo(b) > ilo(a) ? b : a)));
+      option($("configuration"), "layers:" + c.layer.model, "representation, " + c.layer.model);
+    }
+  });
+  for (const code of DATA.transfer ? DATA.transfer.panel : []) {
+    option($("transfer-source"), code, code + " — " + lang(code).name);
+  }
   fillConfigurationControls();
 }
 
 function fillConfigurationControls() {
-  const c = conf();
+  const c = conf(), layer = c.layer;
+  $("configuration").value = layer ? "layers:" + layer.model : String(state.conf);
+  $("layer-control").hidden = !layer;
+  if (layer) {
+    const layers = layersOf(layer.model), depth = (k) => DATA.configurations[k].layer.layer;
+    $("layer").max = layers.length - 1;
+    $("layer").value = layers.indexOf(state.conf);
+    $("layer-info").textContent = "layer " + layer.layer + " (" + depth(layers[0]) + "–"
+      + depth(layers[layers.length - 1]) + ") · mean ILO " + layer.ilo.toFixed(3)
+      + " · retrieval P@1 " + layer.retrieval_p1.toFixed(3);
+  }
   for (const id of ["layout", "colour-by", "language-list"]) $(id).replaceChildren();
   for (const name of Object.keys(c.layouts)) option($("layout"), name, name);
   if (!(state.layout in c.layouts)) state.layout = "MDS";
@@ -235,8 +338,11 @@ function fillConfigurationControls() {
   for (const by of ["family", "branch"].concat(c.clusters ? ["cluster"] : [])) {
     option($("colour-by"), by, by);
   }
+  if (DATA.transfer) option($("colour-by"), "transfer", "transfer cost R from source");
   if (state.colourBy === "cluster" && !c.clusters) state.colourBy = "family";
   $("colour-by").value = state.colourBy;
+  $("source-control").hidden = state.colourBy !== "transfer";
+  $("transfer-source").value = state.source;
   for (const code of c.codes) {
     el("option", { value: code + " — " + lang(code).name }, $("language-list"));
   }
@@ -244,17 +350,21 @@ function fillConfigurationControls() {
 }
 
 function csv() {
-  const c = conf(), n = c.codes.length, { colour } = colours(), [w, h] = size();
+  const c = conf(), n = c.codes.length, { fill } = colours(), [w, h] = size();
   const d = state.selected === null ? null : distances(c);
+  const transfer = state.colourBy === "transfer";
   const quote = (v) => (/[",\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : v);
   const rows = [["configuration", "layout", "code", "name", "family", "branch", "cluster",
-    "x", "y", "colour_group", "colour", "in_view", "selected", "distance_to_selected"]];
+    "x", "y", "colour_group", "colour", "in_view", "selected", "distance_to_selected",
+    "transfer_source", "transfer_cost"]];
   c.codes.forEach((code, i) => {
     const l = lang(code), [x, y] = xy()[i], [sx, sy] = screen(i);
+    const cost = transfer ? costOf(i) : null;
     rows.push([c.name, state.layout, code, l.name, l.family, l.branch,
-      c.clusters ? c.clusters[i] : "", x, y, groupOf(i), colour.get(groupOf(i)),
+      c.clusters ? c.clusters[i] : "", x, y, groupOf(i), fill(i),
       sx >= 0 && sx <= w && sy >= 0 && sy <= h, i === state.selected,
-      d ? d[state.selected * n + i] : ""]);
+      d ? d[state.selected * n + i] : "", transfer ? state.source : "",
+      cost === null ? "" : cost]);
   });
   return rows.map((r) => r.map(quote).join(",")).join("\n") + "\n";
 }
@@ -284,6 +394,11 @@ function tooltip(event) {
   const i = +target.dataset.i, c = conf(), code = c.codes[i], l = lang(code), s = state.selected;
   const lines = [code + " — " + l.name, "family: " + l.family, "branch: " + l.branch];
   if (c.clusters) lines.push("cluster: " + c.clusters[i]);
+  if (state.colourBy === "transfer") {
+    const cost = costOf(i);
+    lines.push(cost === null ? "R: not in the pruning panel"
+      : "R from " + state.source + ": " + cost.toFixed(4) + " nats/token");
+  }
   if (s !== null && s !== i) {
     const d = distances(c)[s * c.codes.length + i];
     lines.push("distance to " + c.codes[s] + ": " + d.toFixed(5));
@@ -297,18 +412,18 @@ function tooltip(event) {
 
 function wireControls() {
   $("configuration").addEventListener("change", (e) => {
-    const code = state.selected === null ? null : conf().codes[state.selected];
-    state.conf = +e.target.value;
-    const i = code === null ? -1 : conf().codes.indexOf(code);
-    state.selected = i < 0 ? null : i;
-    state.hidden.clear();
-    fillConfigurationControls();
-    fit();
+    const v = e.target.value;
+    show(v.startsWith("layers:") ? state.layerOf.get(v.slice(7)) : +v);
+  });
+  $("layer").addEventListener("input", (e) => show(layersOf(conf().layer.model)[+e.target.value]));
+  $("transfer-source").addEventListener("change", (e) => {
+    state.source = e.target.value;
     draw();
   });
   $("layout").addEventListener("change", (e) => { state.layout = e.target.value; fit(); draw(); });
   $("colour-by").addEventListener("change", (e) => {
     state.colourBy = e.target.value;
+    $("source-control").hidden = state.colourBy !== "transfer";
     state.hidden.clear();
     draw();
   });
