@@ -5,7 +5,8 @@ For one language of the embedded corpus: the calibration prefix and held-out suf
 ``langgeo.perplexity.split_documents``; each method prunes a fresh copy of the dense weights
 (``--repeats`` times, median); perplexity runs on the dense model. FLOPs come from
 ``torch.utils.flop_counter`` (forwards, ``XᵀX``, SparseGPT's updates: all GEMM/GEMV calls;
-the Cholesky and inverse it does not count are added from their formulas), once per method.
+the Cholesky, inverse and CPU attention kernel it does not count are added from their
+formulas, ``langgeo.flops``), once per method.
 The GPU estimate divides those FLOPs by a sustained rate (``--gpu-tflops``, default 50: a
 realistic fp32/TF32 rate on an A100/H100 for these shapes) and scales them to a larger
 model by its linear weights (FLOPs grow with weights × tokens for the forwards, with
@@ -21,44 +22,12 @@ import resource
 import statistics
 import time
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from langgeo.calibration import block_linears, linear_weight
 from langgeo.corpus import eld_documents, pack_sequences, shuffled
+from langgeo.flops import count_flops
 from langgeo.models import load_model, load_tokenizer
 from langgeo.perplexity import heldout_windows, perplexity, split_documents
 from langgeo.pruning import block_weights, parse_pattern, prune_model, restore_weights
-
-aten = torch.ops.aten
-
-
-def _cholesky_flops(a, *args, out_shape=None, **kwargs) -> int:
-    return a[-1] ** 3 // 3
-
-
-def _cholesky_inverse_flops(a, *args, out_shape=None, **kwargs) -> int:
-    return 2 * a[-1] ** 3 // 3
-
-
-def _outer_flops(out, a, b, *args, out_shape=None, **kwargs) -> int:
-    return 2 * out[0] * out[1]
-
-
-def _gemm_flops(out, a, b, *args, out_shape=None, **kwargs) -> int:
-    return 2 * a[0] * a[1] * b[1]
-
-
-EXTRA_FLOPS = {aten.linalg_cholesky_ex: _cholesky_flops,
-               aten.cholesky_inverse: _cholesky_inverse_flops,
-               aten.addr_: _outer_flops, aten.addr: _outer_flops, aten.addmm_: _gemm_flops}
-
-
-def count_flops(fn) -> int:
-    with FlopCounterMode(display=False, custom_mapping=EXTRA_FLOPS) as counter:
-        fn()
-    return counter.get_total_flops()
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
@@ -94,7 +63,7 @@ def main() -> None:
         result = perplexity(model, ids, n_bytes, args.batch_size)
         times.append(time.perf_counter() - start)
     ppl_s = statistics.median(times)
-    ppl_flops = count_flops(lambda: perplexity(model, ids[:1], n_bytes)) * ids.shape[0]
+    ppl_flops = count_flops(lambda: perplexity(model, ids[:1], n_bytes))[0] * ids.shape[0]
     print(f"perplexity: {result.tokens} predictions in {ppl_s:.1f} s = "
           f"{result.tokens / ppl_s:.0f} tok/s (median of {args.repeats}); "
           f"{ppl_flops / result.tokens / 1e6:.0f} MFLOP/token; ppl {result.per_token:.2f}, "
@@ -108,7 +77,7 @@ def main() -> None:
             pruned = prune_model(model, batches, method, pattern)
             times.append(time.perf_counter() - start)
         restore_weights(model, dense)
-        flops = count_flops(lambda: prune_model(model, batches, method, pattern))
+        flops, _ = count_flops(lambda: prune_model(model, batches, method, pattern))
         restore_weights(model, dense)
         seconds = statistics.median(times)
         tokens = pruned.n_tokens or 1

@@ -22,51 +22,13 @@ import statistics
 import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from langgeo.calibration import block_linears, collect_hessians, decoder_stack, linear_weight
 from langgeo.corpus import eld_documents, pack_sequences, select_documents, shuffled
+from langgeo.flops import count_flops
 from langgeo.models import load_model, load_tokenizer
 from langgeo.importance import layer_scores
 from langgeo.signatures import binarize, top_half
-
-
-def _gemm_flops(out, a, b, *args, out_shape=None, **kwargs) -> int:
-    return 2 * a[0] * a[1] * b[1]
-
-
-def _cholesky_flops(a, *args, out_shape=None, **kwargs) -> int:
-    return a[-1] ** 3 // 3
-
-
-def _cholesky_inverse_flops(a, *args, out_shape=None, **kwargs) -> int:
-    return 2 * a[-1] ** 3 // 3  # triangular inverse, then the product of it with itself
-
-
-def _triangular_solve_flops(a, b, *args, out_shape=None, **kwargs) -> int:
-    return a[-1] ** 2 * b[-1]
-
-
-def _cpu_attention_flops(q, k, v, *args, out_shape=None, **kwargs) -> int:
-    # QKᵀ and AV at full length: the causal half is counted, as torch counts its own kernels.
-    return 2 * q[0] * q[1] * q[2] * k[2] * (q[3] + v[3])
-
-
-aten = torch.ops.aten
-EXTRA_FLOPS = {
-    aten.addmm_: _gemm_flops,
-    aten.linalg_cholesky_ex: _cholesky_flops,
-    aten.cholesky_inverse: _cholesky_inverse_flops,
-    aten.linalg_solve_triangular: _triangular_solve_flops,
-    aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops,
-}
-
-
-def count_flops(fn) -> tuple[int, object]:
-    """Flops of one call of ``fn``, and what it returned."""
-    with FlopCounterMode(display=False, custom_mapping=EXTRA_FLOPS) as counter:
-        result = fn()
-    return counter.get_total_flops(), result
 
 
 @torch.no_grad()

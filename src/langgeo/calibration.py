@@ -128,10 +128,13 @@ class _Collector:
 
 
 @torch.no_grad()
-def collect_hessians(model: nn.Module, batches: Iterable[torch.Tensor]) -> Hessians:
-    """Run ``batches`` (int64 token ids, each ``(batch, seq_len)``) through the decoder stack.
+def gram_sums(model: nn.Module, batches: Iterable[torch.Tensor]
+              ) -> tuple[dict[str, torch.Tensor], dict[str, str], int]:
+    """The pass of :func:`collect_hessians` without its checks on the values: the XᵀX sums
+    (upper triangles, fp32) by leading layer, the leader of every layer, and the rows seen.
 
-    Activations run in the model's dtype; Hessians accumulate in fp32 on the model's device.
+    Nothing here branches on a tensor's values, so it also runs on shape-only (fake)
+    tensors: that is how :mod:`langgeo.flops` counts the arithmetic of models it does not hold.
     """
     linears = block_linears(model)
     device = next(model.parameters()).device
@@ -149,8 +152,18 @@ def collect_hessians(model: nn.Module, batches: Iterable[torch.Tensor]) -> Hessi
     missing = [n for n in linears if n not in collector.leader_of]
     if missing:
         raise LanggeoError(f"layers never ran during calibration: {missing[:5]}")
-    hessian = {n: symmetric_from_upper(s) / collector.rows for n, s in collector.sums.items()}
+    return collector.sums, collector.leader_of, collector.rows
+
+
+@torch.no_grad()
+def collect_hessians(model: nn.Module, batches: Iterable[torch.Tensor]) -> Hessians:
+    """Run ``batches`` (int64 token ids, each ``(batch, seq_len)``) through the decoder stack.
+
+    Activations run in the model's dtype; Hessians accumulate in fp32 on the model's device.
+    """
+    sums, leader_of, rows = gram_sums(model, batches)
+    hessian = {n: symmetric_from_upper(s) / rows for n, s in sums.items()}
     for name, h in hessian.items():
         if not torch.isfinite(h).all():
             raise LanggeoError(f"NaN or Inf in the inputs of layer {name}")
-    return Hessians(hessian, collector.leader_of, collector.rows)
+    return Hessians(hessian, leader_of, rows)
