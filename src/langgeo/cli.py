@@ -78,8 +78,11 @@ class Layout:
     def interlingua(self, model: str) -> Path:
         return self.root / "reports" / "interlingua" / model
 
+    def pruning(self) -> Path:
+        return self.root / "reports" / "pruning"
+
     def transfer_cost(self) -> Path:
-        return self.root / "reports" / "pruning" / "matrix.csv"
+        return self.pruning() / "matrix.csv"
 
     def compare(self) -> Path:
         """Written by `langgeo compare` from MLflow, outside the DVC-owned folders."""
@@ -414,7 +417,8 @@ def cmd_explorer(params, layout: Layout, args) -> None:
     import pandas as pd
 
     from langgeo.explorer import read_representation, read_transfer_cost, write_explorer
-    from langgeo.tracking import check_store, log_to_configuration
+    from langgeo.runs import track_explorer
+    from langgeo.tracking import check_store
 
     # Every input is checked before the page is written (the store too, where the page goes).
     check_store()
@@ -443,14 +447,12 @@ def cmd_explorer(params, layout: Layout, args) -> None:
     path = write_explorer(layout.explorer(), configurations, labels, clusters,
                           tsne_seed=params.seed, representations=representations,
                           transfer=transfer, transform=params.embedding.distance_transform)
-    run = log_to_configuration(params, [path])
+    tracked = track_explorer(params, layout)
     layers = ", ".join(f"{r.model} {len(r.matrices)}" for r in representations) or "none"
     panel = f"a panel of {len(transfer.codes)}" if transfer else "none"
-    logged = (f"logged to MLflow run {run}" if run else f"not logged to MLflow (no run "
-              f"config-{params.config_hash()}: `langgeo evaluate` first)")
     print(f"explorer: {len(configurations)} weight configurations, representation layers "
           f"{layers}, transfer cost {panel} -> {path} ({path.stat().st_size / 1024:.0f} KiB); "
-          f"{logged}")
+          f"{tracked.status()}")
     if absent:
         print("explorer: left out, their input is absent: " + "; ".join(absent))
 
@@ -475,9 +477,10 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
     from langgeo.distances import read_matrix
     from langgeo.evaluation import evaluate_distances, mantel_test
     from langgeo.reports import comparison_table, script_control_summary, summary
+    from langgeo.runs import track_evaluation
     from langgeo.script_control import script_control
     from langgeo.storage import atomic_path, check_parquet_files, write_json
-    from langgeo.tracking import check_store, log_configuration
+    from langgeo.tracking import check_store
 
     # A damaged store would otherwise fail only after all the evaluation work.
     check_store()
@@ -550,38 +553,10 @@ def cmd_evaluate(params, layout: Layout, args) -> None:
     with atomic_path(layout.comparison()) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
 
-    def pair_params(name: str, kind: str) -> dict:
-        model, dataset = name.split("/")
-        return {"kind": kind, "model": model, "dataset": dataset,
-                "tokens_per_language": params.tokens(dataset)}
-
-    children = {f"pair/{name}": (pair_params(name, "pair"), m)
-                for name, m in metrics["per_pair"].items()}
-    if "common" in metrics:
-        common = metrics["common"]
-        children["common/ours"] = ({"kind": "common", "matrix": "ours"}, common["ours"])
-        children.update({f"common/pair/{name}": (pair_params(name, "common"), m)
-                         for name, m in common["per_pair"].items()})
-    children.update({f"baseline/{name}": ({"kind": "baseline", "baseline": name},
-                                          {**m, **{f"mantel/{k}": v for k, v in
-                                                   metrics["mantel"][name].items()}})
-                     for name, m in metrics["baselines"].items()})
-    control = metrics["script_control"]
-    restricted = {"ours": control["ours"],
-                  **{f"pair/{n}": m for n, m in control["per_pair"].items()},
-                  **{f"baseline/{n}": m for n, m in control["baselines"].items()}}
-    children.update({f"{control['script']}/{what}": ({"kind": f"{control['script']}-only",
-                                                      "matrix": what}, m)
-                     for what, m in restricted.items() if m})
-    partial = {f"partial_mantel/genetic_given_script/{k}": v
-               for k, v in control["partial_mantel"]["ours"].items()}
-    artifacts = [layout.metrics(), layout.comparison(),
-                 layout.attribution(), layout.attribution().with_suffix(".png"),
-                 layout.embedding() / "latent.parquet", *sorted(layout.figures().glob("*.png"))]
-    run_id = log_configuration(params, {**metrics["ours"], **partial}, children, artifacts)
+    tracked = track_evaluation(params, layout)
     print(summary(metrics, _outputs(layout)))
     print(script_control_summary(metrics))
-    print(f"  MLflow parent run: {run_id}")
+    print(f"  {tracked.line()}")
 
 
 def cmd_export(params, layout: Layout, args) -> None:
@@ -621,10 +596,9 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
                                  language_ilo_figure)
     from langgeo.interlingua import analyse_layers, check_neighbourhood
     from langgeo.models import load_model, load_tokenizer
-    from langgeo.params import flat_params
     from langgeo.representations import align_units, language_states
+    from langgeo.runs import track_interlingua
     from langgeo.storage import atomic_path
-    from langgeo.tracking import log_layer_run
 
     il, ev = params.interlingua, params.evaluation
     start = time.perf_counter()
@@ -680,13 +654,7 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
             geometry_scatter_figure(tmp / "weights_vs_representation.png", weights,
                                     result.distances[agree], agree,
                                     float(per_layer.loc[agree, "mantel_rho"]))
-    run_params = {"model": args.model, **{k: v for k, v in flat_params(params).items()
-                                          if k.startswith("interlingua.")}}
-    # Its own experiment: these runs are not pipeline configurations, which `compare` lists.
-    log_layer_run(f"{params.tracking.experiment}-interlingua", args.model, run_params,
-                  per_layer, {"units": len(aligned.keys), "n_languages": len(codes),
-                              "most_aligned_layer": best},
-                  sorted(out.glob("*.png")) + [out / "layers.csv", out / "summary.json"])
+    tracked = track_interlingua(params, layout, args.model)
     row = per_layer.loc[best]
     print(f"interlingua ({args.model}): {len(codes)} languages x {len(aligned.keys)} units "
           f"({aligned.available} aligned, articles dropped {aligned.dropped_articles}, no "
@@ -694,7 +662,7 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
           f"{time.perf_counter() - start:.0f} s ({states_s:.0f} s of hidden states); "
           f"highest mean ILO {row['ilo']:.3f} at layer {best} "
           f"(shuffled {row['shuffled_ilo']:.3f}, Gaussian {row['gaussian_ilo']:.3f}, "
-          f"retrieval P@1 {row['retrieval_p1']:.3f}); -> {out}")
+          f"retrieval P@1 {row['retrieval_p1']:.3f}); -> {out}; {tracked.status()}")
 
 
 def cmd_summary(params, layout: Layout, args) -> None:
@@ -869,10 +837,20 @@ def cmd_ui(params, layout: Layout, args) -> None:
         raise LanggeoError(f"the MLflow server stopped with status {status} (is port {port} "
                            "taken? set MLFLOW_PORT to another one)")
 
+
+def cmd_track(params, layout: Layout, args) -> None:
+    from langgeo.runs import track_all
+
+    for tracked in track_all(params, layout):
+        print(tracked.line(), flush=True)
+
+
 def cmd_transfer(params, layout: Layout, args) -> None:
+    from langgeo.runs import track_transfer
     from langgeo.transfer import run_transfer
 
     s = run_transfer(params, layout.root)
+    tracked = track_transfer(params, layout)
     ours, lsp = s["tests"]["ours"], s["lsp"]
     print(f"transfer: {len(s['panel'])} languages, {s['model']} {s['method']} {s['pattern']} "
           f"in {s['seconds']['total']:.0f} s; d vs R Spearman {ours['rho']:.3f} "
@@ -884,7 +862,7 @@ def cmd_transfer(params, layout: Layout, args) -> None:
     if lsp:
         print(f"  own-language pruning beats {lsp['reference']}-pruning for "
               f"{lsp['own_beats_reference']} of {lsp['targets']} targets")
-    print(f"  -> reports/pruning/, data/pruning/; MLflow run {s['mlflow_run']}")
+    print(f"  -> reports/pruning/, data/pruning/; {tracked.status()}")
 
 
 def cmd_prune(params, layout: Layout, args) -> None:
@@ -918,6 +896,7 @@ COMMANDS = {
     "place": (cmd_place, _place_arguments),
     "synthetic": (cmd_synthetic, []),
     "ui": (cmd_ui, []),
+    "track": (cmd_track, []),
     "transfer": (cmd_transfer, []),
     "prune": (cmd_prune, ["language"]),
 }
