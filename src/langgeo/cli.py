@@ -9,88 +9,18 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from langgeo import LanggeoError
+from langgeo.layout import Layout
 
 if TYPE_CHECKING:  # imported lazily where used, so that `langgeo --help` starts fast
     import pandas as pd
 
     from langgeo.explorer import Configuration
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where every stage reads and writes, relative to the repository root."""
-
-    root: Path = Path(".")
-
-    def model(self, model: str) -> Path:
-        return self.root / "models" / model
-
-    def shards(self, dataset: str) -> Path:
-        return self.root / "data" / "calibration" / dataset
-
-    def labels(self) -> Path:
-        return self.root / "data" / "labels.parquet"
-
-    def signatures(self, model: str, dataset: str) -> Path:
-        return self.root / "data" / "signatures" / model / dataset
-
-    def distances(self) -> Path:
-        return self.root / "data" / "distances"
-
-    def pair_distances(self, model: str, dataset: str) -> Path:
-        return self.distances() / model / f"{dataset}.parquet"
-
-    def ensemble_distances(self) -> Path:
-        return self.distances() / "ensemble.parquet"
-
-    def embedding(self) -> Path:
-        return self.root / "data" / "embedding"
-
-    def metrics(self) -> Path:
-        return self.root / "reports" / "metrics.json"
-
-    def figures(self) -> Path:
-        return self.root / "reports" / "figures"
-
-    def comparison(self) -> Path:
-        return self.root / "reports" / "comparison.csv"
-
-    def attribution(self) -> Path:
-        return self.root / "reports" / "attribution.csv"
-
-    def explorer(self) -> Path:
-        return self.root / "reports" / "explorer.html"
-
-    def placed(self) -> Path:
-        """Written by `langgeo place`, outside the DVC-owned folders."""
-        return self.root / "reports" / "place"
-
-    def synthetic(self) -> Path:
-        return self.root / "reports" / "synthetic.csv"
-
-    def interlingua(self, model: str) -> Path:
-        return self.root / "reports" / "interlingua" / model
-
-    def pruning(self) -> Path:
-        return self.root / "reports" / "pruning"
-
-    def transfer_cost(self) -> Path:
-        return self.pruning() / "matrix.csv"
-
-    def compare(self) -> Path:
-        """Written by `langgeo compare` from MLflow, outside the DVC-owned folders."""
-        return self.root / "reports" / "compare"
-
-
-def _pairs(params) -> list[tuple[str, str]]:
-    return [(m.name, d.name) for m in params.models for d in params.datasets]
 
 
 def _pair_languages(params, layout: Layout, model: str, dataset: str) -> list[str]:
@@ -248,7 +178,7 @@ def _check_signatures(params, layout: Layout, kind: str = "hamming") -> None:
                          "factors": (".factors.parquet", FACTORS_METADATA_KEY, "factor"),
                          }.get(kind, (".scores.parquet", SCORES_METADATA_KEY, "score sample"))
 
-    for model, dataset in _pairs(params):
+    for model, dataset in params.pairs():
         settings = SignatureSettings.from_params(params, dataset)
         folder = layout.signatures(model, dataset)
         languages = _pair_languages(params, layout, model, dataset)
@@ -271,7 +201,7 @@ def cmd_distances(params, layout: Layout, args) -> None:
     final = layout.distances()
     with atomic_path(final) as staged:
         matrices = []
-        for model, dataset in _pairs(params):
+        for model, dataset in params.pairs():
             folder = layout.signatures(model, dataset)
             codes = _pair_languages(params, layout, model, dataset)
             if kind == "hamming":
@@ -293,7 +223,7 @@ def cmd_distances(params, layout: Layout, args) -> None:
         write_matrix(staged / "ensemble.parquet", codes, combined)
         write_coverage_matrix(staged / "coverage.parquet", codes, coverage)
     off = combined[np.triu_indices(len(codes), 1)]
-    partial = [f"{m}/{d} {len(c)}" for (m, d), (c, _) in zip(_pairs(params), matrices)
+    partial = [f"{m}/{d} {len(c)}" for (m, d), (c, _) in zip(params.pairs(), matrices)
                if len(c) < len(codes)]
     print(f"distances ({kind}): {len(matrices)} (model, dataset) pairs; ensemble off-diagonal "
           f"min {off.min():.4f} median {np.median(off):.4f} max {off.max():.4f} -> {final}"
@@ -316,7 +246,7 @@ def cmd_attribute(params, layout: Layout, args) -> None:
     ev = params.evaluation
     tables = []
     loaded: dict = {}
-    for model, dataset in _pairs(params):
+    for model, dataset in params.pairs():
         folder = layout.signatures(model, dataset)
         codes = _pair_languages(params, layout, model, dataset)
         if store_bits:
@@ -425,7 +355,7 @@ def cmd_explorer(params, layout: Layout, args) -> None:
     labels = pd.read_parquet(layout.labels())
     configurations, clusters = {}, {}
     pairs = [("ensemble", layout.ensemble_distances())] + [
-        (f"{m}/{d}", layout.pair_distances(m, d)) for m, d in _pairs(params)]
+        (f"{m}/{d}", layout.pair_distances(m, d)) for m, d in params.pairs()]
     for name, path in pairs:
         configurations[name], clusters[name] = _weight_geometry(params, path, labels)
     # The transfer and interlingua stages may not have run: their modes are then left out.
@@ -470,84 +400,15 @@ def _outputs(layout: Layout) -> dict[str, str]:
 
 
 def cmd_evaluate(params, layout: Layout, args) -> None:
-    import pandas as pd
-
-    from langgeo.baselines import baseline_distances, uriel_distances
-    from langgeo.corpus import language_script
-    from langgeo.distances import read_matrix
-    from langgeo.evaluation import evaluate_distances, mantel_test
+    from langgeo.comparison import evaluate_configuration
     from langgeo.reports import comparison_table, script_control_summary, summary
     from langgeo.runs import track_evaluation
-    from langgeo.script_control import script_control
-    from langgeo.storage import atomic_path, check_parquet_files, write_json
+    from langgeo.storage import atomic_path, write_json
     from langgeo.tracking import check_store
 
     # A damaged store would otherwise fail only after all the evaluation work.
     check_store()
-    check_parquet_files([layout.labels()], "Restore it with `dvc checkout data/labels.parquet` "
-                        "or re-run its stage: `dvc repro -f -s labels`")
-    ev = params.evaluation
-    codes, ensemble = read_matrix(layout.ensemble_distances())
-    labels = pd.read_parquet(layout.labels()).set_index("code")
-    if codes != list(params.languages) or set(codes) - set(labels.index):
-        raise LanggeoError("the distances or labels do not match params 'languages'; run "
-                           "`dvc repro` to bring them up to date")
-
-    def gold_of(on):
-        return labels.loc[on, ["family", "branch"]].to_dict("list")
-
-    gold = gold_of(codes)
-
-    def evaluate(matrix, gold=gold):
-        return evaluate_distances(
-            matrix, gold, transform=params.embedding.distance_transform,
-            kmeans_seeds=ev.kmeans_seeds, seed=params.seed, n_permutations=ev.n_permutations, n_bootstrap=ev.n_bootstrap,
-            min_cluster_size=ev.hdbscan_min_cluster_size)
-
-    metrics = {"label_level": ev.label_level,
-               "pairs": [f"{m}/{d}" for m, d in _pairs(params)],
-               "ours": evaluate(ensemble), "per_pair": {}, "coverage": {}, "baselines": {},
-               "mantel": {}}
-    pair_matrices = {}
-    for model, dataset in _pairs(params):
-        pair_codes, matrix = read_matrix(layout.pair_distances(model, dataset))
-        pair_matrices[f"{model}/{dataset}"] = (pair_codes, matrix)
-        # With a single pair the ensemble is this very matrix (bit for bit) and the
-        # protocol is deterministic, so its result is reused rather than computed again.
-        same = pair_codes == codes and np.array_equal(matrix, ensemble)
-        name = f"{model}/{dataset}"
-        metrics["per_pair"][name] = (dict(metrics["ours"]) if same
-                                     else evaluate(matrix, gold_of(pair_codes)))
-        metrics["coverage"][name] = {"n_languages": len(pair_codes),
-                                     "absent": [c for c in codes if c not in pair_codes]}
-    # Pairs over fewer languages (UDHR lacks Odia) are compared with each other and with the
-    # ensemble only on the languages that every pair holds: ARI over other languages and
-    # labels is not comparable.
-    shared = [c for c in codes if all(c in set(pc) for pc, _ in pair_matrices.values())]
-    if len(pair_matrices) > 1 and 3 <= len(shared) < len(codes):
-        def on_shared(on, matrix):
-            at = [on.index(c) for c in shared]
-            return matrix[np.ix_(at, at)]
-
-        metrics["common"] = {"languages": shared,
-                             "ours": evaluate(on_shared(codes, ensemble), gold_of(shared)),
-                             "per_pair": {name: (dict(metrics["per_pair"][name]) if pc == shared
-                                                 else evaluate(on_shared(pc, m), gold_of(shared)))
-                                          for name, (pc, m) in pair_matrices.items()}}
-    scripts = {c: language_script(c) for c in codes}
-    baselines = baseline_distances(codes, labels.loc[codes, "iso639_3"].tolist(), params.seed,
-                                   params.baselines.uriel_kinds, params.baselines.missing,
-                                   scripts)
-    for name, baseline in baselines.items():
-        metrics["baselines"][name] = {**evaluate(baseline.distances),
-                                      "imputed_pairs": baseline.imputed_pairs}
-        rho, p = mantel_test(ensemble, baseline.distances, ev.mantel_permutations, params.seed)
-        metrics["mantel"][name] = {"spearman_rho": rho, "p": p}
-    genetic = (baselines["uriel_genetic"] if "uriel_genetic" in baselines else uriel_distances(
-        "genetic", labels.loc[codes, "iso639_3"].tolist(), params.baselines.missing)).distances
-    metrics["script_control"] = script_control(
-        codes, ensemble, pair_matrices, {n: b.distances for n, b in baselines.items()}, genetic,
-        gold, evaluate, ev.mantel_permutations, params.seed, scripts=scripts)
+    metrics = evaluate_configuration(params, layout)
     write_json(metrics, layout.metrics())
     table = comparison_table(metrics)
     with atomic_path(layout.comparison()) as tmp:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from langgeo.cli import Layout
+from langgeo.layout import Layout
 from langgeo.params import Params, flat_params
 from langgeo.tracking import (CONFIG_TAG, OUTPUTS_TAG, add_to_run, check_store, find_run,
                               get_or_create_experiment, log_configuration, log_run,

@@ -243,7 +243,7 @@ def panel_distances(params, root) -> tuple[str, np.ndarray]:
         path = root / "data" / "distances" / "ensemble.parquet"
     else:
         model, _, dataset = choice.partition("/")
-        pairs = [f"{m.name}/{d.name}" for m in params.models for d in params.datasets]
+        pairs = [f"{m}/{d}" for m, d in params.pairs()]
         if choice not in pairs:
             raise LanggeoError(f"params: 'pruning.distances' {choice!r}: use 'ensemble' or one "
                                f"of the pipeline's pairs {pairs}")
