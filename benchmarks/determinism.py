@@ -31,9 +31,9 @@ CHILD = """
 import sys, torch
 from pathlib import Path
 from langgeo.jobs import SignatureSettings, compute_signature, plan_jobs
-model_dir, shards, out, lang, tokens, seq_len = sys.argv[1:7]
+model_dir, shards, out, lang, tokens, seq_len, dtype = sys.argv[1:8]
 settings = SignatureSettings(int(tokens), int(seq_len), "sparsegpt", "per_matrix", 0.01, 2,
-                             "cpu", "float32", 0, 0)
+                             "cpu", dtype, 0, 0)
 job, = plan_jobs(settings, "m", "eld", [lang], Path(model_dir), Path(shards))
 compute_signature(job, Path(out))
 print(torch.get_num_threads(), torch.backends.cpu.get_cpu_capability())
@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--model-dir", default=str(REPO.parents[1] / "main/models/gemma3-270m"))
     parser.add_argument("--tokens", type=int, default=512)
     parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"])
     args = parser.parse_args()
     from langgeo.corpus import eld_documents, select_documents, shuffled, write_shard
     from langgeo.distances import distances_from_files
@@ -65,7 +66,7 @@ def main() -> None:
             out.mkdir()
             lang = "es" if name.startswith("other") else "fr"
             done = subprocess.run([sys.executable, "-c", CHILD, args.model_dir, str(shards),
-                                   str(out), lang, str(args.tokens), str(args.seq_len)],
+                                   str(out), lang, str(args.tokens), str(args.seq_len), args.dtype],
                                   env={**env, **extra}, capture_output=True, text=True)
             if done.returncode:
                 raise SystemExit(done.stderr[-3000:])
@@ -74,7 +75,7 @@ def main() -> None:
         d = distances_from_files(paths)
         rows = {name: {"threads/capability": info, "bits_differing_vs_default": float(d[0, i])}
                 for i, (name, (_, info)) in enumerate(files.items())}
-        print(json.dumps({"tokens": args.tokens, "variants": rows}, indent=1))
+        print(json.dumps({"tokens": args.tokens, "dtype": args.dtype, "variants": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -213,3 +213,30 @@ def test_place_refuses_bad_input(project, tmp_path, capsys):
     finally:
         os.chdir(before)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("batch_size", [2, 3])
+def test_several_sizes_from_one_pass_match_passes_of_their_own(tiny_model_dir, batch_size,
+                                                                 one_thread):
+    # batch 2: 256 and 512 tokens (2 and 4 sequences) share the pass of 1024; batch 3: their
+    # batches differ from the longest's, so they get passes of their own. Same bits either way.
+    from langgeo.corpus import eld_documents
+    from langgeo.models import load_model, load_tokenizer
+    from langgeo.placement import text_signature, text_signatures
+
+    model, tokenizer = load_model(tiny_model_dir), load_tokenizer(tiny_model_dir)
+    docs = eld_documents()["it"][:300]
+    together = text_signatures(model, tokenizer, docs, [1024, 256, 512], 128,
+                               batch_size=batch_size)
+    assert sorted(together) == [256, 512, 1024]
+    for size, signature in together.items():
+        alone = text_signature(model, tokenizer, docs, size, 128, batch_size=batch_size)
+        assert signature.tokens == alone.tokens == size
+        assert signature.factors.metadata == alone.factors.metadata
+        assert signature.factors.factors.keys() == alone.factors.factors.keys()
+        for h, want in alone.factors.factors.items():
+            assert np.array_equal(signature.factors.factors[h], want)
+        assert signature.bits.keys() == alone.bits.keys()
+        assert all(np.array_equal(signature.bits[m], alone.bits[m]) for m in alone.bits)
+    small, large = together[256].bits, together[1024].bits
+    assert any(not np.array_equal(small[m], large[m]) for m in small)  # sizes do differ

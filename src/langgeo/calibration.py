@@ -127,11 +127,19 @@ class _Collector:
         self._batch_inputs.clear()
 
 
+GramSums = tuple[dict[str, torch.Tensor], dict[str, str], int]
+
+
 @torch.no_grad()
-def gram_sums(model: nn.Module, batches: Iterable[torch.Tensor]
-              ) -> tuple[dict[str, torch.Tensor], dict[str, str], int]:
+def gram_sums(model: nn.Module, batches: Iterable[torch.Tensor],
+              start: GramSums | None = None) -> GramSums:
     """The pass of :func:`collect_hessians` without its checks on the values: the XᵀX sums
     (upper triangles, fp32) by leading layer, the leader of every layer, and the rows seen.
+
+    ``start``: the result of an earlier call, whose sums this pass goes on adding to (in
+    place). The sums after batches ``a`` then ``b`` are bit for bit those of one pass over
+    ``a + b``: the same fp32 additions in the same order, so a text's Hessians for several
+    calibration sizes come from one pass over the longest.
 
     Nothing here branches on a tensor's values, so it also runs on shape-only (fake)
     tensors: that is how :mod:`langgeo.flops` counts the arithmetic of models it does not hold.
@@ -139,6 +147,9 @@ def gram_sums(model: nn.Module, batches: Iterable[torch.Tensor]
     linears = block_linears(model)
     device = next(model.parameters()).device
     collector = _Collector(linears, device)
+    if start is not None:
+        collector.sums, leader_of, collector.rows = start
+        collector.leader_of = dict(leader_of)
     handles = [m.register_forward_pre_hook(collector.hook(n)) for n, m in linears.items()]
     stack = decoder_stack(model)
     try:
@@ -161,7 +172,13 @@ def collect_hessians(model: nn.Module, batches: Iterable[torch.Tensor]) -> Hessi
 
     Activations run in the model's dtype; Hessians accumulate in fp32 on the model's device.
     """
-    sums, leader_of, rows = gram_sums(model, batches)
+    return hessians_from_sums(gram_sums(model, batches))
+
+
+def hessians_from_sums(sums: GramSums) -> Hessians:
+    """The mean XᵀX of every leading layer from :func:`gram_sums` (new tensors: the sums can
+    go on accumulating), checked to be finite."""
+    sums, leader_of, rows = sums
     hessian = {n: symmetric_from_upper(s) / rows for n, s in sums.items()}
     for name, h in hessian.items():
         if not torch.isfinite(h).all():

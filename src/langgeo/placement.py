@@ -61,29 +61,60 @@ def text_signature(model: Any, tokenizer: Any, documents: Sequence[str], tokens:
         distances are needed).
     name : what to call the text in error messages.
     """
-    from langgeo.calibration import collect_hessians
+    return text_signatures(model, tokenizer, documents, [tokens], seq_len, score, binarization,
+                           damping, batch_size, with_bits, metadata, name)[tokens]
+
+
+def text_signatures(model: Any, tokenizer: Any, documents: Sequence[str],
+                    tokens: Sequence[int], seq_len: int, score: str = "sparsegpt",
+                    binarization: str = "per_matrix", damping: float = 0.01,
+                    batch_size: int = 2, with_bits: bool = True,
+                    metadata: Mapping[str, Any] | None = None,
+                    name: str = "text") -> dict[int, TextSignature]:
+    """:func:`text_signature` at several calibration sizes (e.g. one per dataset), keyed by
+    size, from one pass over the longest where that gives the same bits.
+
+    A size's sequences are the first ones of the longest size's (sequences are packed in
+    text order), and when their count is a multiple of ``batch_size`` so are its batches:
+    its Hessians are then the running sums after those batches, bit for bit those of a pass
+    of their own (:func:`langgeo.calibration.gram_sums`). A size whose batches would differ
+    gets a pass of its own.
+    """
+    from langgeo.calibration import collect_hessians, gram_sums, hessians_from_sums
     from langgeo.corpus import document_tokens, pack_sequences, text_tokens_needed
     from langgeo.factors import factors_of_layers, model_identity
     from langgeo.importance import layer_factors, layer_scores
     from langgeo.signatures import binarize
 
     documents = [d for d in documents if d.strip()]
-    need = text_tokens_needed(tokens, seq_len, tokenizer.bos_token_id is not None)
+    longest = max(tokens)
+    need = text_tokens_needed(longest, seq_len, tokenizer.bos_token_id is not None)
     have = sum(len(ids) for ids in document_tokens(tokenizer, documents))
     if have < need:
         raise LanggeoError(f"{name}: {have} text tokens, fewer than the {need} needed for "
-                           f"calibration.tokens_per_language={tokens} (seq_len {seq_len}); "
+                           f"calibration.tokens_per_language={longest} (seq_len {seq_len}); "
                            "give more text")
-    ids = pack_sequences(tokenizer, documents, tokens, seq_len)
-    hessians = collect_hessians(model, ids.split(batch_size))
-    factors = layer_factors(model, hessians, score, damping)
-    meta = {**(metadata or {}), "tokens": int(ids.numel()), "seq_len": seq_len, "score": score,
-            "binarization": binarization, "damping": damping,
-            "model_identity": model_identity(model)}
-    bits = (binarize(layer_scores(model, hessians, score, damping), binarization)
-            if with_bits else None)
-    return TextSignature(factors_of_layers(factors, hessians.leader_of, meta), bits,
-                         int(ids.numel()))
+    ids = pack_sequences(tokenizer, documents, longest, seq_len)
+    identity = model_identity(model)
+    result: dict[int, TextSignature] = {}
+    sums, done = None, 0  # running sums over the first `done` sequences
+    for size in sorted(set(tokens)):
+        rows = size // seq_len
+        if rows % batch_size and size != longest:
+            hessians = collect_hessians(model, ids[:rows].split(batch_size))
+        else:
+            sums = gram_sums(model, ids[done:rows].split(batch_size), start=sums)
+            done = rows
+            hessians = hessians_from_sums(sums)
+        factors = layer_factors(model, hessians, score, damping)
+        meta = {**(metadata or {}), "tokens": rows * seq_len, "seq_len": seq_len,
+                "score": score, "binarization": binarization, "damping": damping,
+                "model_identity": identity}
+        bits = (binarize(layer_scores(model, hessians, score, damping), binarization)
+                if with_bits else None)
+        result[size] = TextSignature(factors_of_layers(factors, hessians.leader_of, meta),
+                                     bits, rows * seq_len)
+    return result
 
 
 @dataclass
@@ -212,9 +243,13 @@ class Space:
         models = dict(models or {})
         index = {c: i for i, c in enumerate(self.codes)}
         per_pair = []  # (positions of the pair's references, distances, the pair's scale)
-        # A text's signature depends on the model and the tokens, not on the dataset: pairs
-        # that share both (e.g. two corpora at the same size) share one pass.
-        computed: dict[tuple[str, int], dict[str, TextSignature]] = {}
+        # A text's signature depends on the model and the tokens, not on the dataset: each
+        # model makes one pass per text for all the sizes its pairs use (each dataset's
+        # references were computed at that dataset's own size).
+        sizes: dict[str, set[int]] = {}
+        for model_name, dataset in self.pairs:
+            sizes.setdefault(model_name, set()).add(params.tokens(dataset))
+        computed: dict[str, dict[str, dict[int, TextSignature]]] = {}
         for model_name, dataset in self.pairs:
             # Each pair over its own languages (UDHR lacks Odia), as the ensemble was built.
             pair_path = layout.pair_distances(model_name, dataset)
@@ -229,21 +264,21 @@ class Space:
             if missing:
                 raise LanggeoError(f"{len(missing)} reference file(s) missing locally, e.g. "
                                    f"{', '.join(missing[:3])}; run `dvc pull` in {self.root}")
-            if model_name not in models:
-                model_dir = layout.model(model_name)
-                models[model_name] = (load_model(model_dir, sig.device, sig.dtype),
-                                      load_tokenizer(model_dir))
-            model, tokenizer = models[model_name]
-            # Each dataset's own calibration size, as its references were computed with.
-            tokens = params.tokens(dataset)
-            if (model_name, tokens) not in computed:
-                computed[model_name, tokens] = {
-                    name: text_signature(model, tokenizer, docs, tokens, cal.seq_len,
-                                         sig.score, sig.binarization, sig.damping,
-                                         sig.batch_size, with_bits=kind == "hamming",
-                                         name=name)
+            if model_name not in computed:
+                if model_name not in models:
+                    model_dir = layout.model(model_name)
+                    models[model_name] = (load_model(model_dir, sig.device, sig.dtype),
+                                          load_tokenizer(model_dir))
+                model, tokenizer = models[model_name]
+                computed[model_name] = {
+                    name: text_signatures(model, tokenizer, docs, sorted(sizes[model_name]),
+                                          cal.seq_len, sig.score, sig.binarization,
+                                          sig.damping, sig.batch_size,
+                                          with_bits=kind == "hamming", name=name)
                     for name, docs in texts.items()}
-            signatures = computed[model_name, tokens]
+            tokens = params.tokens(dataset)
+            signatures = {name: by_size[tokens]
+                          for name, by_size in computed[model_name].items()}
             check_reference(paths[0], next(iter(signatures.values())), model_name)
             per_pair.append(([index[c] for c in pair_codes],
                              _distances_to_references(kind, list(signatures.values()), paths),
