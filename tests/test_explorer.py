@@ -260,8 +260,9 @@ def test_explorer_stage_leaves_out_absent_inputs_and_refuses_damaged_ones(tmp_pa
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("explorer: 5 weight configurations, representation layers none, "
                              "transfer cost none -> reports/explorer.html")
-    assert out[0].endswith(f"not logged to MLflow (no run config-{load_params().config_hash()}: "
-                           "`langgeo evaluate` first)")
+    assert out[0].endswith(f"not logged: no run config-{load_params().config_hash()} of the "
+                           "current reports/metrics.json to add the page to (`langgeo "
+                           "evaluate` or `langgeo track` first)")
     assert out[1:] == [
         "explorer: left out, their input is absent: colour by transfer cost "
         "(reports/pruning/matrix.csv: `dvc repro transfer`); gemma3-270m's layers "

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -83,7 +85,7 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     assert "<svg" in page and '"transfer":{"panel":["fr","es","de","ru","ja"]' in page
     assert '"name":"representation, tiny, layer 0"' in page
     assert "explorer: 2 weight configurations, representation layers tiny " in first.stdout
-    assert "left out" not in first.stdout and "logged to MLflow run" in first.stdout
+    assert "left out" not in first.stdout and "; logged: MLflow run" in first.stdout
     attribution = pd.read_csv(project / "reports/attribution.csv")
     assert set(attribution["family"]) == {"all", "layer", "part", "module"}
     assert attribution.loc[attribution["family"] == "layer", "group"].tolist() == ["0", "1"]
@@ -119,10 +121,22 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     assert compare.returncode == 0 and "1 configurations" in compare.stdout
     assert (project / "reports/compare/runs.csv").is_file()
 
+    # Without the store (as on a fresh clone), `dvc repro` has nothing to run; `langgeo
+    # track` (as in `make repro`) logs the same runs again.
+    (project / "mlruns.db").rename(project / "mlruns.db.first")
     start = time.perf_counter()
     second = run([str(BIN / "dvc"), "repro"], project)
     assert second.returncode == 0 and "Running stage" not in second.stdout
     assert time.perf_counter() - start < 15
+    tracked = run([str(BIN / "langgeo"), "track"], project)
+    assert tracked.returncode == 0, tracked.stderr[-2000:]
+    assert [line.split(":")[:2] for line in tracked.stdout.splitlines()] == [
+        [stage, " logged"] for stage in ("evaluate", "transfer", "interlingua@tiny", "explorer")]
+    # Read with sqlite: in this process MLflow still holds a connection to the renamed file.
+    with contextlib.closing(sqlite3.connect(project / "mlruns.db")) as db:
+        again = db.execute("SELECT runs.name FROM runs JOIN experiments USING (experiment_id) "
+                           "WHERE experiments.name = 'langgeo'").fetchall()
+    assert sorted(name for name, in again) == sorted(runs["tags.mlflow.runName"])
 
     # Determinism: the same params give byte-identical signature files.
     before = {p.name: p.read_bytes() for p in signatures}

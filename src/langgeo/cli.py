@@ -9,85 +9,18 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from langgeo import LanggeoError
+from langgeo.layout import Layout
 
 if TYPE_CHECKING:  # imported lazily where used, so that `langgeo --help` starts fast
     import pandas as pd
 
     from langgeo.explorer import Configuration
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where every stage reads and writes, relative to the repository root."""
-
-    root: Path = Path(".")
-
-    def model(self, model: str) -> Path:
-        return self.root / "models" / model
-
-    def shards(self, dataset: str) -> Path:
-        return self.root / "data" / "calibration" / dataset
-
-    def labels(self) -> Path:
-        return self.root / "data" / "labels.parquet"
-
-    def signatures(self, model: str, dataset: str) -> Path:
-        return self.root / "data" / "signatures" / model / dataset
-
-    def distances(self) -> Path:
-        return self.root / "data" / "distances"
-
-    def pair_distances(self, model: str, dataset: str) -> Path:
-        return self.distances() / model / f"{dataset}.parquet"
-
-    def ensemble_distances(self) -> Path:
-        return self.distances() / "ensemble.parquet"
-
-    def embedding(self) -> Path:
-        return self.root / "data" / "embedding"
-
-    def metrics(self) -> Path:
-        return self.root / "reports" / "metrics.json"
-
-    def figures(self) -> Path:
-        return self.root / "reports" / "figures"
-
-    def comparison(self) -> Path:
-        return self.root / "reports" / "comparison.csv"
-
-    def attribution(self) -> Path:
-        return self.root / "reports" / "attribution.csv"
-
-    def explorer(self) -> Path:
-        return self.root / "reports" / "explorer.html"
-
-    def placed(self) -> Path:
-        """Written by `langgeo place`, outside the DVC-owned folders."""
-        return self.root / "reports" / "place"
-
-    def synthetic(self) -> Path:
-        return self.root / "reports" / "synthetic.csv"
-
-    def interlingua(self, model: str) -> Path:
-        return self.root / "reports" / "interlingua" / model
-
-    def transfer_cost(self) -> Path:
-        return self.root / "reports" / "pruning" / "matrix.csv"
-
-    def compare(self) -> Path:
-        """Written by `langgeo compare` from MLflow, outside the DVC-owned folders."""
-        return self.root / "reports" / "compare"
-
-
-def _pairs(params) -> list[tuple[str, str]]:
-    return [(m.name, d.name) for m in params.models for d in params.datasets]
 
 
 def _pair_languages(params, layout: Layout, model: str, dataset: str) -> list[str]:
@@ -245,7 +178,7 @@ def _check_signatures(params, layout: Layout, kind: str = "hamming") -> None:
                          "factors": (".factors.parquet", FACTORS_METADATA_KEY, "factor"),
                          }.get(kind, (".scores.parquet", SCORES_METADATA_KEY, "score sample"))
 
-    for model, dataset in _pairs(params):
+    for model, dataset in params.pairs():
         settings = SignatureSettings.from_params(params, dataset)
         folder = layout.signatures(model, dataset)
         languages = _pair_languages(params, layout, model, dataset)
@@ -268,7 +201,7 @@ def cmd_distances(params, layout: Layout, args) -> None:
     final = layout.distances()
     with atomic_path(final) as staged:
         matrices = []
-        for model, dataset in _pairs(params):
+        for model, dataset in params.pairs():
             folder = layout.signatures(model, dataset)
             codes = _pair_languages(params, layout, model, dataset)
             if kind == "hamming":
@@ -290,7 +223,7 @@ def cmd_distances(params, layout: Layout, args) -> None:
         write_matrix(staged / "ensemble.parquet", codes, combined)
         write_coverage_matrix(staged / "coverage.parquet", codes, coverage)
     off = combined[np.triu_indices(len(codes), 1)]
-    partial = [f"{m}/{d} {len(c)}" for (m, d), (c, _) in zip(_pairs(params), matrices)
+    partial = [f"{m}/{d} {len(c)}" for (m, d), (c, _) in zip(params.pairs(), matrices)
                if len(c) < len(codes)]
     print(f"distances ({kind}): {len(matrices)} (model, dataset) pairs; ensemble off-diagonal "
           f"min {off.min():.4f} median {np.median(off):.4f} max {off.max():.4f} -> {final}"
@@ -313,7 +246,7 @@ def cmd_attribute(params, layout: Layout, args) -> None:
     ev = params.evaluation
     tables = []
     loaded: dict = {}
-    for model, dataset in _pairs(params):
+    for model, dataset in params.pairs():
         folder = layout.signatures(model, dataset)
         codes = _pair_languages(params, layout, model, dataset)
         if store_bits:
@@ -414,14 +347,15 @@ def cmd_explorer(params, layout: Layout, args) -> None:
     import pandas as pd
 
     from langgeo.explorer import read_representation, read_transfer_cost, write_explorer
-    from langgeo.tracking import check_store, log_to_configuration
+    from langgeo.runs import track_explorer
+    from langgeo.tracking import check_store
 
     # Every input is checked before the page is written (the store too, where the page goes).
     check_store()
     labels = pd.read_parquet(layout.labels())
     configurations, clusters = {}, {}
     pairs = [("ensemble", layout.ensemble_distances())] + [
-        (f"{m}/{d}", layout.pair_distances(m, d)) for m, d in _pairs(params)]
+        (f"{m}/{d}", layout.pair_distances(m, d)) for m, d in params.pairs()]
     for name, path in pairs:
         configurations[name], clusters[name] = _weight_geometry(params, path, labels)
     # The transfer and interlingua stages may not have run: their modes are then left out.
@@ -443,14 +377,12 @@ def cmd_explorer(params, layout: Layout, args) -> None:
     path = write_explorer(layout.explorer(), configurations, labels, clusters,
                           tsne_seed=params.seed, representations=representations,
                           transfer=transfer, transform=params.embedding.distance_transform)
-    run = log_to_configuration(params, [path])
+    tracked = track_explorer(params, layout)
     layers = ", ".join(f"{r.model} {len(r.matrices)}" for r in representations) or "none"
     panel = f"a panel of {len(transfer.codes)}" if transfer else "none"
-    logged = (f"logged to MLflow run {run}" if run else f"not logged to MLflow (no run "
-              f"config-{params.config_hash()}: `langgeo evaluate` first)")
     print(f"explorer: {len(configurations)} weight configurations, representation layers "
           f"{layers}, transfer cost {panel} -> {path} ({path.stat().st_size / 1024:.0f} KiB); "
-          f"{logged}")
+          f"{tracked.status()}")
     if absent:
         print("explorer: left out, their input is absent: " + "; ".join(absent))
 
@@ -468,120 +400,24 @@ def _outputs(layout: Layout) -> dict[str, str]:
 
 
 def cmd_evaluate(params, layout: Layout, args) -> None:
-    import pandas as pd
-
-    from langgeo.baselines import baseline_distances, uriel_distances
-    from langgeo.corpus import language_script
-    from langgeo.distances import read_matrix
-    from langgeo.evaluation import evaluate_distances, mantel_test
+    from langgeo.comparison import evaluate_configuration
     from langgeo.reports import comparison_table, script_control_summary, summary
-    from langgeo.script_control import script_control
-    from langgeo.storage import atomic_path, check_parquet_files, write_json
-    from langgeo.tracking import check_store, log_configuration
+    from langgeo.runs import track_evaluation
+    from langgeo.storage import atomic_path, write_json
+    from langgeo.tracking import check_store
 
     # A damaged store would otherwise fail only after all the evaluation work.
     check_store()
-    check_parquet_files([layout.labels()], "Restore it with `dvc checkout data/labels.parquet` "
-                        "or re-run its stage: `dvc repro -f -s labels`")
-    ev = params.evaluation
-    codes, ensemble = read_matrix(layout.ensemble_distances())
-    labels = pd.read_parquet(layout.labels()).set_index("code")
-    if codes != list(params.languages) or set(codes) - set(labels.index):
-        raise LanggeoError("the distances or labels do not match params 'languages'; run "
-                           "`dvc repro` to bring them up to date")
-
-    def gold_of(on):
-        return labels.loc[on, ["family", "branch"]].to_dict("list")
-
-    gold = gold_of(codes)
-
-    def evaluate(matrix, gold=gold):
-        return evaluate_distances(
-            matrix, gold, transform=params.embedding.distance_transform,
-            kmeans_seeds=ev.kmeans_seeds, seed=params.seed, n_permutations=ev.n_permutations, n_bootstrap=ev.n_bootstrap,
-            min_cluster_size=ev.hdbscan_min_cluster_size)
-
-    metrics = {"label_level": ev.label_level,
-               "pairs": [f"{m}/{d}" for m, d in _pairs(params)],
-               "ours": evaluate(ensemble), "per_pair": {}, "coverage": {}, "baselines": {},
-               "mantel": {}}
-    pair_matrices = {}
-    for model, dataset in _pairs(params):
-        pair_codes, matrix = read_matrix(layout.pair_distances(model, dataset))
-        pair_matrices[f"{model}/{dataset}"] = (pair_codes, matrix)
-        # With a single pair the ensemble is this very matrix (bit for bit) and the
-        # protocol is deterministic, so its result is reused rather than computed again.
-        same = pair_codes == codes and np.array_equal(matrix, ensemble)
-        name = f"{model}/{dataset}"
-        metrics["per_pair"][name] = (dict(metrics["ours"]) if same
-                                     else evaluate(matrix, gold_of(pair_codes)))
-        metrics["coverage"][name] = {"n_languages": len(pair_codes),
-                                     "absent": [c for c in codes if c not in pair_codes]}
-    # Pairs over fewer languages (UDHR lacks Odia) are compared with each other and with the
-    # ensemble only on the languages that every pair holds: ARI over other languages and
-    # labels is not comparable.
-    shared = [c for c in codes if all(c in set(pc) for pc, _ in pair_matrices.values())]
-    if len(pair_matrices) > 1 and 3 <= len(shared) < len(codes):
-        def on_shared(on, matrix):
-            at = [on.index(c) for c in shared]
-            return matrix[np.ix_(at, at)]
-
-        metrics["common"] = {"languages": shared,
-                             "ours": evaluate(on_shared(codes, ensemble), gold_of(shared)),
-                             "per_pair": {name: (dict(metrics["per_pair"][name]) if pc == shared
-                                                 else evaluate(on_shared(pc, m), gold_of(shared)))
-                                          for name, (pc, m) in pair_matrices.items()}}
-    scripts = {c: language_script(c) for c in codes}
-    baselines = baseline_distances(codes, labels.loc[codes, "iso639_3"].tolist(), params.seed,
-                                   params.baselines.uriel_kinds, params.baselines.missing,
-                                   scripts)
-    for name, baseline in baselines.items():
-        metrics["baselines"][name] = {**evaluate(baseline.distances),
-                                      "imputed_pairs": baseline.imputed_pairs}
-        rho, p = mantel_test(ensemble, baseline.distances, ev.mantel_permutations, params.seed)
-        metrics["mantel"][name] = {"spearman_rho": rho, "p": p}
-    genetic = (baselines["uriel_genetic"] if "uriel_genetic" in baselines else uriel_distances(
-        "genetic", labels.loc[codes, "iso639_3"].tolist(), params.baselines.missing)).distances
-    metrics["script_control"] = script_control(
-        codes, ensemble, pair_matrices, {n: b.distances for n, b in baselines.items()}, genetic,
-        gold, evaluate, ev.mantel_permutations, params.seed, scripts=scripts)
+    metrics = evaluate_configuration(params, layout)
     write_json(metrics, layout.metrics())
     table = comparison_table(metrics)
     with atomic_path(layout.comparison()) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
 
-    def pair_params(name: str, kind: str) -> dict:
-        model, dataset = name.split("/")
-        return {"kind": kind, "model": model, "dataset": dataset,
-                "tokens_per_language": params.tokens(dataset)}
-
-    children = {f"pair/{name}": (pair_params(name, "pair"), m)
-                for name, m in metrics["per_pair"].items()}
-    if "common" in metrics:
-        common = metrics["common"]
-        children["common/ours"] = ({"kind": "common", "matrix": "ours"}, common["ours"])
-        children.update({f"common/pair/{name}": (pair_params(name, "common"), m)
-                         for name, m in common["per_pair"].items()})
-    children.update({f"baseline/{name}": ({"kind": "baseline", "baseline": name},
-                                          {**m, **{f"mantel/{k}": v for k, v in
-                                                   metrics["mantel"][name].items()}})
-                     for name, m in metrics["baselines"].items()})
-    control = metrics["script_control"]
-    restricted = {"ours": control["ours"],
-                  **{f"pair/{n}": m for n, m in control["per_pair"].items()},
-                  **{f"baseline/{n}": m for n, m in control["baselines"].items()}}
-    children.update({f"{control['script']}/{what}": ({"kind": f"{control['script']}-only",
-                                                      "matrix": what}, m)
-                     for what, m in restricted.items() if m})
-    partial = {f"partial_mantel/genetic_given_script/{k}": v
-               for k, v in control["partial_mantel"]["ours"].items()}
-    artifacts = [layout.metrics(), layout.comparison(),
-                 layout.attribution(), layout.attribution().with_suffix(".png"),
-                 layout.embedding() / "latent.parquet", *sorted(layout.figures().glob("*.png"))]
-    run_id = log_configuration(params, {**metrics["ours"], **partial}, children, artifacts)
+    tracked = track_evaluation(params, layout)
     print(summary(metrics, _outputs(layout)))
     print(script_control_summary(metrics))
-    print(f"  MLflow parent run: {run_id}")
+    print(f"  {tracked.line()}")
 
 
 def cmd_export(params, layout: Layout, args) -> None:
@@ -621,10 +457,9 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
                                  language_ilo_figure)
     from langgeo.interlingua import analyse_layers, check_neighbourhood
     from langgeo.models import load_model, load_tokenizer
-    from langgeo.params import flat_params
     from langgeo.representations import align_units, language_states
+    from langgeo.runs import track_interlingua
     from langgeo.storage import atomic_path
-    from langgeo.tracking import log_layer_run
 
     il, ev = params.interlingua, params.evaluation
     start = time.perf_counter()
@@ -680,13 +515,7 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
             geometry_scatter_figure(tmp / "weights_vs_representation.png", weights,
                                     result.distances[agree], agree,
                                     float(per_layer.loc[agree, "mantel_rho"]))
-    run_params = {"model": args.model, **{k: v for k, v in flat_params(params).items()
-                                          if k.startswith("interlingua.")}}
-    # Its own experiment: these runs are not pipeline configurations, which `compare` lists.
-    log_layer_run(f"{params.tracking.experiment}-interlingua", args.model, run_params,
-                  per_layer, {"units": len(aligned.keys), "n_languages": len(codes),
-                              "most_aligned_layer": best},
-                  sorted(out.glob("*.png")) + [out / "layers.csv", out / "summary.json"])
+    tracked = track_interlingua(params, layout, args.model)
     row = per_layer.loc[best]
     print(f"interlingua ({args.model}): {len(codes)} languages x {len(aligned.keys)} units "
           f"({aligned.available} aligned, articles dropped {aligned.dropped_articles}, no "
@@ -694,7 +523,7 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
           f"{time.perf_counter() - start:.0f} s ({states_s:.0f} s of hidden states); "
           f"highest mean ILO {row['ilo']:.3f} at layer {best} "
           f"(shuffled {row['shuffled_ilo']:.3f}, Gaussian {row['gaussian_ilo']:.3f}, "
-          f"retrieval P@1 {row['retrieval_p1']:.3f}); -> {out}")
+          f"retrieval P@1 {row['retrieval_p1']:.3f}); -> {out}; {tracked.status()}")
 
 
 def cmd_summary(params, layout: Layout, args) -> None:
@@ -869,10 +698,20 @@ def cmd_ui(params, layout: Layout, args) -> None:
         raise LanggeoError(f"the MLflow server stopped with status {status} (is port {port} "
                            "taken? set MLFLOW_PORT to another one)")
 
+
+def cmd_track(params, layout: Layout, args) -> None:
+    from langgeo.runs import track_all
+
+    for tracked in track_all(params, layout):
+        print(tracked.line(), flush=True)
+
+
 def cmd_transfer(params, layout: Layout, args) -> None:
+    from langgeo.runs import track_transfer
     from langgeo.transfer import run_transfer
 
     s = run_transfer(params, layout.root)
+    tracked = track_transfer(params, layout)
     ours, lsp = s["tests"]["ours"], s["lsp"]
     print(f"transfer: {len(s['panel'])} languages, {s['model']} {s['method']} {s['pattern']} "
           f"in {s['seconds']['total']:.0f} s; d vs R Spearman {ours['rho']:.3f} "
@@ -884,7 +723,7 @@ def cmd_transfer(params, layout: Layout, args) -> None:
     if lsp:
         print(f"  own-language pruning beats {lsp['reference']}-pruning for "
               f"{lsp['own_beats_reference']} of {lsp['targets']} targets")
-    print(f"  -> reports/pruning/, data/pruning/; MLflow run {s['mlflow_run']}")
+    print(f"  -> reports/pruning/, data/pruning/; {tracked.status()}")
 
 
 def cmd_prune(params, layout: Layout, args) -> None:
@@ -918,6 +757,7 @@ COMMANDS = {
     "place": (cmd_place, _place_arguments),
     "synthetic": (cmd_synthetic, []),
     "ui": (cmd_ui, []),
+    "track": (cmd_track, []),
     "transfer": (cmd_transfer, []),
     "prune": (cmd_prune, ["language"]),
 }

@@ -317,6 +317,10 @@ class Params:
             f"dataset {name!r} is not in params 'datasets' {[d.name for d in self.datasets]}"
         )
 
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (model, dataset) name pair, models first: the signature stages' matrix."""
+        return [(m.name, d.name) for m in self.models for d in self.datasets]
+
     def tokens(self, dataset: str) -> int:
         """Calibration tokens per language for ``dataset``: its own ``tokens_per_language``
         where set, else ``calibration.tokens_per_language``."""

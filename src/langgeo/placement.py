@@ -195,7 +195,7 @@ class Space:
         space was computed with (default: ``root/params.yaml``); ``models``: optional model
         name -> (model, tokenizer) already loaded.
         """
-        from langgeo.cli import Layout
+        from langgeo.layout import Layout
         from langgeo.distances import _mean_off_diagonal, read_matrix
         from langgeo.models import load_model, load_tokenizer
         from langgeo.params import load_params
@@ -338,7 +338,7 @@ def load_space(path: str | os.PathLike[str] = ".", params: Any = None) -> Space:
     ``params``: the :class:`langgeo.params.Params` of that run (default: ``path/params.yaml``),
     for the embedding's transform and the (model, dataset) pairs.
     """
-    from langgeo.cli import Layout
+    from langgeo.layout import Layout
     from langgeo.distances import read_matrix
     from langgeo.params import load_params
 
@@ -359,4 +359,4 @@ def load_space(path: str | os.PathLike[str] = ".", params: Any = None) -> Space:
     labels = pd.read_parquet(layout.labels()).set_index("code")
     coords = latent.drop(columns="language").to_numpy(dtype=np.float64)
     return Space(codes, labels, distances, coords, params.embedding.distance_transform, root,
-                 [(m.name, d.name) for m in params.models for d in params.datasets])
+                 params.pairs())

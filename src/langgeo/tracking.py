@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -48,8 +49,9 @@ def check_store(root: Path | None = None) -> None:
             f"the MLflow store {path} is damaged ({problem}); nothing was written. To keep "
             f"the runs already logged, rebuild it from what sqlite can still read: `sqlite3 "
             f"{path} .dump > mlruns.sql && mv {path} {path}.damaged && sqlite3 {path} < "
-            f"mlruns.sql` (artifacts in mlartifacts/ are untouched), then re-run `dvc repro`. "
-            f"To start afresh instead: `mv {path} {path}.damaged`")
+            f"mlruns.sql` (artifacts in mlartifacts/ are untouched). To start afresh instead: "
+            f"`mv {path} {path}.damaged`. Then `make repro` (`dvc repro`, then `langgeo track` "
+            f"for the runs of the current outputs that the store lacks)")
 
 
 def _numeric(metrics: Mapping[str, object]) -> dict[str, float]:
@@ -77,22 +79,30 @@ def runs_view(label_level: str) -> dict[str, object]:
             "orderByKey": "attributes.start_time", "orderByAsc": False}
 
 
-def ensure_experiment(name: str, label_level: str, root: Path | None = None) -> str:
-    """The id of MLflow experiment ``name`` in the project's store, created if absent, with
-    the tags that make the UI open it on the runs table (:func:`runs_url`)."""
+def get_or_create_experiment(name: str, root: Path | None = None) -> str:
+    """The id of MLflow experiment ``name`` in the project's store (artifacts in
+    ``mlartifacts/``), created if absent."""
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     import mlflow
 
     root = root or project_root()
     mlflow.set_tracking_uri(tracking_uri(root))
     experiment = mlflow.get_experiment_by_name(name)
-    if experiment is None:
-        experiment_id = mlflow.create_experiment(
-            name, artifact_location=(root / "mlartifacts").as_uri())
-    else:
-        experiment_id = experiment.experiment_id
+    if experiment is not None:
+        return experiment.experiment_id
+    # The kind tag marks it as model training rather than GenAI in the UI's mode switch.
+    return mlflow.create_experiment(name, artifact_location=(root / "mlartifacts").as_uri(),
+                                    tags={"mlflow.experimentKind": "custom_model_development"})
+
+
+def ensure_experiment(name: str, label_level: str, root: Path | None = None) -> str:
+    """The id of MLflow experiment ``name`` in the project's store, created if absent, with
+    the tags that make the UI open it on the runs table (:func:`runs_url`)."""
+    import mlflow
+
+    experiment_id = get_or_create_experiment(name, root)
     client = mlflow.MlflowClient()
-    # The kind tag marks it as model training rather than GenAI in the UI's mode switch; the
+    # Set again on an existing experiment: a store from an older version may lack them. The
     # experiment's own page still opens on a GenAI overview, hence the view and runs_url.
     client.set_experiment_tag(experiment_id, "mlflow.experimentKind",
                               "custom_model_development")
@@ -151,40 +161,82 @@ def serve_ui(experiment: str, label_level: str, host: str = "127.0.0.1", port: i
             server.wait()
 
 
-def log_configuration(params: Params, metrics: Mapping[str, object],
-                      children: Mapping[str, tuple[Mapping[str, str], Mapping[str, object]]],
-                      artifacts: Sequence[Path], root: Path | None = None) -> str:
-    """Log one configuration; returns the parent run id.
+#: Tags that identify a run: the configuration (hash of the whole params) and a sha256 of
+#: the files it was logged from (:func:`outputs_digest`); ``langgeo track`` logs a run only
+#: when none carries both.
+CONFIG_TAG = "langgeo.config_hash"
+OUTPUTS_TAG = "langgeo.outputs_sha256"
 
-    ``children`` maps a child run name (e.g. ``pair/gemma3-270m/eld``, ``baseline/random``)
-    to its params and metrics.
+
+def outputs_digest(paths: Sequence[Path], root: Path) -> str:
+    """sha256 over the files at ``paths``: each one's path relative to ``root`` and the
+    sha256 of its bytes, in path order (so the same files give the same digest anywhere)."""
+    digest = hashlib.sha256()
+    for path in sorted(paths, key=lambda p: p.relative_to(root).as_posix()):
+        content = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                content.update(block)
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + content.digest())
+    return digest.hexdigest()
+
+
+def log_run(experiment_id: str, run_name: str, run_params: Mapping[str, object],
+            metrics: Mapping[str, object], artifacts: Sequence[Path] = (),
+            tags: Mapping[str, str] | None = None,
+            children: Mapping[str, tuple[Mapping[str, object], Mapping[str, object]]]
+            | None = None,
+            steps: Mapping[int, Mapping[str, object]] | None = None,
+            root: Path | None = None) -> str:
+    """Log one run into experiment ``experiment_id`` of the project's store; returns its id.
+
+    ``children`` maps a nested run's name (e.g. ``pair/gemma3-270m/eld``) to its params and
+    metrics; ``steps`` maps a step (e.g. a layer) to metrics logged at that step, where NaN
+    marks a value that does not exist at that step and is left out. Non-numeric metrics are
+    left out. ``tags`` are written last, so a run cut short is not taken for a complete one.
     """
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     import mlflow
 
-    root = root or project_root()
+    mlflow.set_tracking_uri(tracking_uri(root))
+    tags = dict(tags or {})
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.log_params(dict(run_params))
+        mlflow.log_metrics(_numeric(metrics))
+        for step, values in (steps or {}).items():
+            mlflow.log_metrics({k: v for k, v in _numeric(values).items() if math.isfinite(v)},
+                               step=step)
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
+        # Children carry the configuration (to filter by it in the UI) but not the outputs
+        # key, so that find_run finds only the parent.
+        child_tags = {k: v for k, v in tags.items() if k != OUTPUTS_TAG}
+        for child, (child_params, child_metrics) in (children or {}).items():
+            with mlflow.start_run(experiment_id=experiment_id, run_name=child, nested=True,
+                                  tags=child_tags):
+                mlflow.log_params(dict(child_params))
+                mlflow.log_metrics(_numeric(child_metrics))
+        mlflow.set_tags(tags)
+        return run.info.run_id
+
+
+def log_configuration(params: Params, metrics: Mapping[str, object],
+                      children: Mapping[str, tuple[Mapping[str, object], Mapping[str, object]]],
+                      artifacts: Sequence[Path], root: Path | None = None,
+                      tags: Mapping[str, str] | None = None) -> str:
+    """Log one configuration: a parent run ``config-<hash>`` with the whole params, the
+    ensemble's ``metrics``, ``artifacts`` and ``children`` (see :func:`log_run`), in the
+    experiment ``tracking.experiment``; returns the parent run id."""
     experiment_id = ensure_experiment(params.tracking.experiment, params.evaluation.label_level,
                                       root)
     config = params.config_hash()
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"config-{config}",
-                          tags={"langgeo.config_hash": config}) as parent:
-        mlflow.log_params(flat_params(params))
-        mlflow.log_metrics(_numeric(metrics))
-        for path in artifacts:
-            mlflow.log_artifact(str(path))
-        for child, (child_params, child_metrics) in children.items():
-            with mlflow.start_run(experiment_id=experiment_id, run_name=child, nested=True,
-                                  tags={"langgeo.config_hash": config}):
-                mlflow.log_params(dict(child_params))
-                mlflow.log_metrics(_numeric(child_metrics))
-        return parent.info.run_id
+    return log_run(experiment_id, f"config-{config}", flat_params(params), metrics, artifacts,
+                   {CONFIG_TAG: config, **(tags or {})}, children, root=root)
 
 
-def log_to_configuration(params: Params, artifacts: Sequence[Path],
-                         root: Path | None = None) -> str | None:
-    """Add ``artifacts`` to the newest parent run of this configuration (``config-<hash>``,
-    logged by :func:`log_configuration`) and return its id; None, logging nothing, when the
-    store, the experiment or such a run does not exist yet."""
+def find_run(experiment: str, tags: Mapping[str, str], root: Path | None = None) -> str | None:
+    """The id of the newest active run of ``experiment`` that carries every tag of ``tags``;
+    None when there is none (or no such experiment or store: none is created)."""
     root = root or project_root()
     # Looking a run up must not create a store: MLflow would build one (seconds) to find none.
     if not (root / "mlruns.db").is_file():
@@ -193,17 +245,26 @@ def log_to_configuration(params: Params, artifacts: Sequence[Path],
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri(root))
-    experiment = client.get_experiment_by_name(params.tracking.experiment)
-    if experiment is None:
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
         return None
-    runs = client.search_runs([experiment.experiment_id],
-                              f"attributes.run_name = 'config-{params.config_hash()}'",
+    query = " AND ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
+    runs = client.search_runs([found.experiment_id], query,
                               order_by=["attributes.start_time DESC"], max_results=1)
-    if not runs:
-        return None
+    return runs[0].info.run_id if runs else None
+
+
+def add_to_run(run_id: str, artifacts: Sequence[Path], tags: Mapping[str, str],
+               root: Path | None = None) -> None:
+    """Add ``artifacts`` (replacing those of the same name) and then ``tags`` to a run."""
+    os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri(root))
     for path in artifacts:
-        client.log_artifact(runs[0].info.run_id, str(path))
-    return runs[0].info.run_id
+        client.log_artifact(run_id, str(path))
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
 
 
 COMPARE_COLUMNS = {
@@ -266,31 +327,3 @@ def compare_pair_runs(experiment: str, root: Path | None = None):
         **{c.removeprefix("metrics."): runs[c] for c in metrics}})
     config = parents.set_index("run_id")[["score", "binarization", "distances", "dtype"]]
     return table.join(config, on="parent").reset_index(drop=True)
-
-
-def log_layer_run(experiment: str, run_name: str, run_params: Mapping[str, str],
-                  per_layer, summary: Mapping[str, object], artifacts: Sequence[Path],
-                  root: Path | None = None) -> str:
-    """One run whose metrics are curves over depth: every numeric column of ``per_layer``
-    (a DataFrame with a ``layer`` column) is logged with ``step = layer``; ``summary`` holds
-    single-valued metrics. Returns the run id."""
-    os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
-    import mlflow
-
-    root = root or project_root()
-    mlflow.set_tracking_uri(tracking_uri(root))
-    found = mlflow.get_experiment_by_name(experiment)
-    experiment_id = found.experiment_id if found else mlflow.create_experiment(
-        experiment, artifact_location=(root / "mlartifacts").as_uri(),
-        tags={"mlflow.experimentKind": "custom_model_development"})
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        mlflow.log_params(dict(run_params))
-        mlflow.log_metrics(_numeric(summary))
-        for row in per_layer.to_dict("records"):
-            step = int(row.pop("layer"))
-            # NaN marks a value that does not exist for this layer (no weights to compare).
-            mlflow.log_metrics({k: v for k, v in _numeric(row).items() if math.isfinite(v)},
-                               step=step)
-        for path in artifacts:
-            mlflow.log_artifact(str(path))
-        return run.info.run_id

@@ -243,7 +243,7 @@ def panel_distances(params, root) -> tuple[str, np.ndarray]:
         path = root / "data" / "distances" / "ensemble.parquet"
     else:
         model, _, dataset = choice.partition("/")
-        pairs = [f"{m.name}/{d.name}" for m in params.models for d in params.datasets]
+        pairs = [f"{m}/{d}" for m, d in params.pairs()]
         if choice not in pairs:
             raise LanggeoError(f"params: 'pruning.distances' {choice!r}: use 'ensemble' or one "
                                f"of the pipeline's pairs {pairs}")
@@ -253,38 +253,9 @@ def panel_distances(params, root) -> tuple[str, np.ndarray]:
     return choice, matrix[np.ix_(index, index)]
 
 
-def _log_mlflow(params, metrics: Mapping[str, float], artifacts: Sequence) -> str:
-    """One MLflow run per pruning configuration, in experiment ``<tracking.experiment>-pruning``
-    (kept apart from the per-configuration runs that ``langgeo compare`` tabulates), in the
-    store of :func:`langgeo.tracking.project_root` (the real root under queued experiments)."""
-    import os
-
-    os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
-    import mlflow
-
-    from langgeo.tracking import project_root, tracking_uri
-
-    root = project_root()
-    mlflow.set_tracking_uri(tracking_uri(root))
-    name = f"{params.tracking.experiment}-pruning"
-    experiment = mlflow.get_experiment_by_name(name)
-    experiment_id = (experiment.experiment_id if experiment else mlflow.create_experiment(
-        name, artifact_location=(root / "mlartifacts").as_uri(),
-        tags={"mlflow.experimentKind": "custom_model_development"}))
-    pr = params.pruning
-    with mlflow.start_run(experiment_id=experiment_id,
-                          run_name=f"{pr.model}-{pr.dataset}-{pr.method}-{pr.pattern}",
-                          tags={"langgeo.config_hash": params.config_hash()}) as run:
-        mlflow.log_params({f"pruning.{k}": (" ".join(v) if isinstance(v, tuple) else v)
-                           for k, v in vars(pr).items()} | {"seed": params.seed})
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        for path in artifacts:
-            mlflow.log_artifact(str(path))
-        return run.info.run_id
-
-
 def run_transfer(params, root) -> dict:
-    """The ``transfer`` stage: P, R, the transfer tests, masks, figures, MLflow.
+    """The ``transfer`` stage: P, R, the transfer tests, masks, figures (its MLflow run is
+    :func:`langgeo.runs.track_transfer`, from what this writes).
 
     Writes ``data/pruning/<model>/<dataset>/matrix.parquet`` (one row per (source, target),
     source ``dense`` for the unpruned model: ppl, bits_per_byte, nll_per_token, tokens,
@@ -362,12 +333,6 @@ def run_transfer(params, root) -> dict:
         transfer_scatter_figure(tmp / "scatter.png", codes, ours, cost, tests["ours"]["rho"],
                                 tests["ours"]["p"], f"our distance d(a, b) ({distance_name})")
         write_json(summary, tmp / "transfer.json")
-    metrics = {f"{g}/{k}": v for g, t in tests.items() for k, v in t.items()
-               if k != "per_target"}
-    metrics.update({f"lsp/{k}": v for k, v in lsp.items() if isinstance(v, int)})
-    metrics.update({"mask_vs_ours/mantel_rho": mask_rho, "mask_vs_ours/mantel_p": mask_p,
-                    "seconds": elapsed})
-    summary["mlflow_run"] = _log_mlflow(params, metrics, sorted(reports.glob("*")))
     return summary
 
 

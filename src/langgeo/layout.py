@@ -1,0 +1,73 @@
+"""Where every stage reads and writes: one fixed layout of the repository, which ``dvc.yaml``
+mirrors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where every stage reads and writes, relative to the repository root."""
+
+    root: Path = Path(".")
+
+    def model(self, model: str) -> Path:
+        return self.root / "models" / model
+
+    def shards(self, dataset: str) -> Path:
+        return self.root / "data" / "calibration" / dataset
+
+    def labels(self) -> Path:
+        return self.root / "data" / "labels.parquet"
+
+    def signatures(self, model: str, dataset: str) -> Path:
+        return self.root / "data" / "signatures" / model / dataset
+
+    def distances(self) -> Path:
+        return self.root / "data" / "distances"
+
+    def pair_distances(self, model: str, dataset: str) -> Path:
+        return self.distances() / model / f"{dataset}.parquet"
+
+    def ensemble_distances(self) -> Path:
+        return self.distances() / "ensemble.parquet"
+
+    def embedding(self) -> Path:
+        return self.root / "data" / "embedding"
+
+    def metrics(self) -> Path:
+        return self.root / "reports" / "metrics.json"
+
+    def figures(self) -> Path:
+        return self.root / "reports" / "figures"
+
+    def comparison(self) -> Path:
+        return self.root / "reports" / "comparison.csv"
+
+    def attribution(self) -> Path:
+        return self.root / "reports" / "attribution.csv"
+
+    def explorer(self) -> Path:
+        return self.root / "reports" / "explorer.html"
+
+    def placed(self) -> Path:
+        """Written by `langgeo place`, outside the DVC-owned folders."""
+        return self.root / "reports" / "place"
+
+    def synthetic(self) -> Path:
+        return self.root / "reports" / "synthetic.csv"
+
+    def interlingua(self, model: str) -> Path:
+        return self.root / "reports" / "interlingua" / model
+
+    def pruning(self) -> Path:
+        return self.root / "reports" / "pruning"
+
+    def transfer_cost(self) -> Path:
+        return self.pruning() / "matrix.csv"
+
+    def compare(self) -> Path:
+        """Written by `langgeo compare` from MLflow, outside the DVC-owned folders."""
+        return self.root / "reports" / "compare"
