@@ -156,6 +156,14 @@ def test_a_language_absent_from_one_dataset_is_covered_by_the_other(project, cap
     assert "best member (tiny/" in out and "on the 5 languages every pair holds" in out
     table = pd.read_csv(project / "reports/comparison.csv").set_index("matrix")
     assert table.loc["pair tiny/eld (common 5)", "n_languages"] == 5
+    # A placed text is compared with each dataset's references at that dataset's own size
+    # (eld 256 tokens, udhr 128): French eld text lands on French.
+    text = project / "fr.txt"
+    text.write_text("\n\n".join(corpus.read_shard(project / "data/calibration/eld/fr.parquet")))
+    assert main(["place", "--text", str(text), "--language", "fr", "--k", "2"]) == 0, \
+        capsys.readouterr().err
+    neighbours = pd.read_csv(project / "reports/place/neighbours.csv")
+    assert neighbours["code"].iloc[0] == "fr"
 
 
 def test_a_language_no_dataset_holds_is_an_error(project, capsys):

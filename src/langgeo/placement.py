@@ -210,12 +210,21 @@ class Space:
                                f"params say {kind!r}")
         layout, sig, cal = Layout(self.root), params.signatures, params.calibration
         models = dict(models or {})
-        total = np.zeros((len(texts), len(self.codes)))
-        scales, per_pair = [], []
+        index = {c: i for i, c in enumerate(self.codes)}
+        per_pair = []  # (positions of the pair's references, distances, the pair's scale)
+        # A text's signature depends on the model and the tokens, not on the dataset: pairs
+        # that share both (e.g. two corpora at the same size) share one pass.
+        computed: dict[tuple[str, int], dict[str, TextSignature]] = {}
         for model_name, dataset in self.pairs:
+            # Each pair over its own languages (UDHR lacks Odia), as the ensemble was built.
+            pair_path = layout.pair_distances(model_name, dataset)
+            pair_codes, matrix = read_matrix(pair_path)
+            if set(pair_codes) - set(index):
+                raise LanggeoError(f"{pair_path} holds languages the ensemble lacks; run "
+                                   "`dvc repro`")
             folder = layout.signatures(model_name, dataset)
             suffix = ".factors.parquet" if kind == "factors" else ".parquet"
-            paths = [folder / f"{c}{suffix}" for c in self.codes]
+            paths = [folder / f"{c}{suffix}" for c in pair_codes]
             missing = [str(p) for p in paths if not p.is_file()]
             if missing:
                 raise LanggeoError(f"{len(missing)} reference file(s) missing locally, e.g. "
@@ -225,24 +234,29 @@ class Space:
                 models[model_name] = (load_model(model_dir, sig.device, sig.dtype),
                                       load_tokenizer(model_dir))
             model, tokenizer = models[model_name]
-            signatures = {name: text_signature(model, tokenizer, docs, cal.tokens_per_language,
-                                               cal.seq_len, sig.score, sig.binarization,
-                                               sig.damping, sig.batch_size,
-                                               with_bits=kind == "hamming", name=name)
-                          for name, docs in texts.items()}
+            # Each dataset's own calibration size, as its references were computed with.
+            tokens = params.tokens(dataset)
+            if (model_name, tokens) not in computed:
+                computed[model_name, tokens] = {
+                    name: text_signature(model, tokenizer, docs, tokens, cal.seq_len,
+                                         sig.score, sig.binarization, sig.damping,
+                                         sig.batch_size, with_bits=kind == "hamming",
+                                         name=name)
+                    for name, docs in texts.items()}
+            signatures = computed[model_name, tokens]
             check_reference(paths[0], next(iter(signatures.values())), model_name)
-            distances = _distances_to_references(kind, list(signatures.values()), paths)
-            pair_codes, matrix = read_matrix(layout.pair_distances(model_name, dataset))
-            if pair_codes != self.codes:
-                raise LanggeoError(f"{layout.pair_distances(model_name, dataset)} holds other "
-                                   "languages than the ensemble; run `dvc repro`")
-            scales.append(_mean_off_diagonal(matrix))
-            per_pair.append(distances)
-        # The ensemble's own normalization (distances.ensemble): each pair divided by its
-        # mean reference distance, the mean rescaled by the mean of those.
-        for scale, distances in zip(scales, per_pair):
-            total += distances / scale
-        total *= np.mean(scales) / len(per_pair)
+            per_pair.append(([index[c] for c in pair_codes],
+                             _distances_to_references(kind, list(signatures.values()), paths),
+                             _mean_off_diagonal(matrix)))
+        # The ensemble's own arithmetic (distances.ensemble): each pair scaled by
+        # mean(scales) / its scale, averaged over the pairs that hold the reference.
+        mean_scale = float(np.mean([scale for _, _, scale in per_pair]))
+        total = np.zeros((len(texts), len(self.codes)))
+        coverage = np.zeros(len(self.codes))
+        for at, distances, scale in per_pair:
+            total[:, at] += distances * (mean_scale / scale)
+            coverage[at] += 1
+        total /= np.maximum(coverage, 1)
         return self.place_distances(total, list(texts), k)
 
     def without(self, code: str) -> Space:
