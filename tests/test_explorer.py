@@ -19,10 +19,12 @@ from langgeo import LanggeoError
 from langgeo.cli import main
 from langgeo.distances import write_matrix
 from langgeo.embedding import classical_mds
-from langgeo.explorer import (CSP, Representation, TransferCost, explorer_html,
-                              explorer_payload, read_representation, read_transfer_cost,
-                              write_explorer)
+from langgeo import explorer
+from langgeo.explorer import (CSP, Representation, TransferCost, embedded_layers,
+                              explorer_html, explorer_payload, read_representation,
+                              read_transfer_cost, write_explorer)
 from langgeo.figures import minimum_spanning_edges
+from langgeo.layout import Layout
 from langgeo.params import load_params
 from planted import planted_languages
 
@@ -83,7 +85,7 @@ def planted_layers(model: str, codes: list[str], n_layers: int) -> Representatio
     depth = np.arange(n_layers)
     table = pd.DataFrame({"layer": depth, "ilo": 0.2 - 0.01 * (depth - n_layers // 2) ** 2,
                           "retrieval_p1": 0.03 * depth})
-    return Representation(model, table, matrices)
+    return Representation(model, table, matrices, f"data/interlingua/{model}")
 
 
 def write_transfer_csv(path: Path, panel: list[str], cost: np.ndarray) -> None:
@@ -95,12 +97,14 @@ def write_transfer_csv(path: Path, panel: list[str], cost: np.ndarray) -> None:
     pd.DataFrame(rows).to_csv(path, index=False, float_format="%.6g")
 
 
-def write_layers(folder: Path, representation: Representation) -> None:
-    """A representation as the interlingua stage writes reports/interlingua/<model>/."""
-    (folder / "distances").mkdir(parents=True, exist_ok=True)
-    representation.layers.to_csv(folder / "layers.csv", index=False)
+def write_layers(root: Path, representation: Representation) -> None:
+    """A representation as the interlingua stage writes it under ``root``: layers.csv in
+    reports/interlingua/<model>/, the matrices in data/interlingua/<model>/."""
+    layout, model = Layout(root), representation.model
+    layout.interlingua(model).mkdir(parents=True, exist_ok=True)
+    representation.layers.to_csv(layout.interlingua(model) / "layers.csv", index=False)
     for layer, (codes, d) in zip(representation.layers["layer"], representation.matrices):
-        write_matrix(folder / "distances" / f"layer_{layer:02d}.parquet", codes, d)
+        write_matrix(layout.layer_distances(model, layer), codes, d)
 
 
 def test_payload_carries_exact_distances_tree_layouts_and_labels():
@@ -183,6 +187,16 @@ def test_payload_carries_layers_by_mds_and_the_transfer_scale():
                          transfer=TransferCost(panel, cost[:3, :3]))
 
 
+def test_embedded_layers_keep_the_best_and_one_even_stride():
+    sizes = [[10] * 19, [10] * 31]
+    assert embedded_layers(sizes, [11, 15], 500) == [list(range(19)), list(range(31))]
+    # Stride 5 would need 4 + 7 layers; stride 6 fits 3 + 5, each through its best layer.
+    assert embedded_layers(sizes, [11, 15], 100) == [[5, 11, 17], [3, 9, 15, 21, 27]]
+    # The best layers stay even when they alone exceed the budget.
+    assert embedded_layers(sizes, [11, 15], 15) == [[11], [15]]
+    assert embedded_layers([[10]], [0], 1) == [[0]] and embedded_layers([], [], 1) == []
+
+
 def test_transfer_cost_and_layers_read_back_and_damage_is_named(tmp_path):
     labels, codes, d, latent = languages(10)
     panel, cost = codes[:5], planted_cost(codes[:5])
@@ -192,10 +206,10 @@ def test_transfer_cost_and_layers_read_back_and_damage_is_named(tmp_path):
     assert back.codes == panel
     np.testing.assert_allclose(back.cost, cost, rtol=1e-5)  # written with 6 digits
     layers = planted_layers("m", codes, 2)
-    folder = tmp_path / "interlingua" / "m"
-    write_layers(folder, layers)
-    read = read_representation(folder, "m")
+    write_layers(tmp_path, layers)
+    read = read_representation(Layout(tmp_path), "m")
     assert read.layers["layer"].tolist() == [0, 1]
+    assert read.source == str(tmp_path / "data/interlingua/m")
     for (c1, d1), (c2, d2) in zip(read.matrices, layers.matrices):
         assert c1 == c2
         np.testing.assert_array_equal(d1, d2)
@@ -213,16 +227,17 @@ def test_transfer_cost_and_layers_read_back_and_damage_is_named(tmp_path):
             read_transfer_cost(csv)
         assert "\n" not in str(info.value), why
 
-    parquet = folder / "distances" / "layer_01.parquet"
+    parquet = tmp_path / "data/interlingua/m/layer_01.parquet"
     parquet.write_bytes(parquet.read_bytes()[:-40])
-    with pytest.raises(LanggeoError, match=re.escape(str(parquet)) + ".*interlingua@m"):
-        read_representation(folder, "m")
+    with pytest.raises(LanggeoError, match=re.escape(str(parquet)) + ".*`dvc checkout "
+                       ".*interlingua@m"):
+        read_representation(Layout(tmp_path), "m")
     parquet.unlink()
     with pytest.raises(LanggeoError, match=re.escape(str(parquet)) + ": missing"):
-        read_representation(folder, "m")
-    (folder / "layers.csv").write_text("layer,ilo\n0,0.1\n")
-    with pytest.raises(LanggeoError, match="layers.csv needs .*'retrieval_p1'"):
-        read_representation(folder, "m")
+        read_representation(Layout(tmp_path), "m")
+    (tmp_path / "reports/interlingua/m/layers.csv").write_text("layer,ilo\n0,0.1\n")
+    with pytest.raises(LanggeoError, match="layers.csv needs .*'retrieval_p1'.*git checkout"):
+        read_representation(Layout(tmp_path), "m")
 
 
 def explorer_inputs(root: Path) -> list[str]:
@@ -266,28 +281,30 @@ def test_explorer_stage_leaves_out_absent_inputs_and_refuses_damaged_ones(tmp_pa
     assert out[1:] == [
         "explorer: left out, their input is absent: colour by transfer cost "
         "(reports/pruning/matrix.csv: `dvc repro transfer`); gemma3-270m's layers "
-        "(reports/interlingua/gemma3-270m: `dvc repro interlingua@gemma3-270m`); "
-        "smollm2-135m's layers (reports/interlingua/smollm2-135m: `dvc repro "
-        "interlingua@smollm2-135m`)"]
+        "(reports/interlingua/gemma3-270m, data/interlingua/gemma3-270m: `dvc repro "
+        "interlingua@gemma3-270m`); smollm2-135m's layers (reports/interlingua/smollm2-135m, "
+        "data/interlingua/smollm2-135m: `dvc repro interlingua@smollm2-135m`)"]
     data = page_data(page)
     assert "transfer" not in data and not any("layer" in c for c in data["configurations"])
 
     write_transfer_csv(tmp_path / "reports/pruning/matrix.csv", codes[:5],
                        planted_cost(codes[:5]))
-    write_layers(tmp_path / "reports/interlingua/gemma3-270m",
-                 planted_layers("gemma3-270m", codes[:7], 4))
+    write_layers(tmp_path, planted_layers("gemma3-270m", codes[:7], 4))
+    # The reports without the DVC-cached matrices (a clone before `dvc pull`): left out.
+    write_layers(tmp_path, planted_layers("smollm2-135m", codes[:7], 3))
+    shutil.rmtree(tmp_path / "data/interlingua/smollm2-135m")
     assert main(["explorer"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert "representation layers gemma3-270m 4, transfer cost a panel of 5 ->" in out[0]
+    assert "representation layers gemma3-270m all 4, transfer cost a panel of 5 ->" in out[0]
     assert out[1] == ("explorer: left out, their input is absent: smollm2-135m's layers "
-                      "(reports/interlingua/smollm2-135m: `dvc repro interlingua@smollm2-135m`)")
+                      "(data/interlingua/smollm2-135m: `dvc repro interlingua@smollm2-135m`)")
     data = page_data(page)
     assert data["transfer"]["panel"] == codes[:5]
     assert [c["name"] for c in data["configurations"]][5:] == [
         f"representation, gemma3-270m, layer {i}" for i in range(4)]
 
     # Damaged input: one message naming the file and the fix, exit 2, no page written.
-    parquet = tmp_path / "reports/interlingua/gemma3-270m/distances/layer_02.parquet"
+    parquet = tmp_path / "data/interlingua/gemma3-270m/layer_02.parquet"
     parquet.write_bytes(b"PAR1 not parquet")
     page.unlink()
     assert main(["explorer"]) == 2
@@ -295,7 +312,7 @@ def test_explorer_stage_leaves_out_absent_inputs_and_refuses_damaged_ones(tmp_pa
     assert len(err.splitlines()) == 1 and str(parquet.relative_to(tmp_path)) in err
     assert "`dvc repro -f -s interlingua@gemma3-270m`" in err
     assert not page.exists() and list(page.parent.glob(".explorer*")) == []
-    shutil.rmtree(tmp_path / "reports/interlingua")
+    shutil.rmtree(tmp_path / "data/interlingua")
     (tmp_path / "reports/pruning/matrix.csv").write_text("source,target,R\nen,en,0\n")
     assert main(["explorer"]) == 2
     err = capsys.readouterr().err.strip()
@@ -688,6 +705,50 @@ def test_switch_to_a_layer_of_the_representation_geometry(browser, layered):
     assert find(browser, "#layer-info")[0].text.startswith(f"layer {best + 1} (0–4)")
     choose(browser, "configuration", "layers:m2")
     assert find(browser, "#layer")[0].get_attribute("max") == "2"
+    assert offline_problems(browser) == []
+
+
+def test_layers_beyond_the_budget_are_left_out_and_the_page_says_where(browser, tmp_path,
+                                                                      monkeypatch):
+    from selenium.webdriver.common.keys import Keys
+
+    labels, codes, d, latent = languages(20)
+    m = planted_layers("m", codes, 9)  # mean ILO highest at layer 4
+    weights = {"ensemble": (codes, d, latent)}
+    every = explorer_payload(weights, labels, tsne_seed=None, representations=[m])
+    assert every["representations"] == [{"model": "m", "layers": list(range(9)),
+                                          "embedded": list(range(9)),
+                                          "source": "data/interlingua/m"}]
+    sizes = [len(json.dumps(c, separators=(",", ":"))) for c in every["configurations"][1:]]
+    # Room for 3.5 layers: stride 2 from layer 4 needs 5, stride 3 keeps 1, 4 and 7.
+    monkeypatch.setattr(explorer, "LAYER_BUDGET", int(3.5 * max(sizes)))
+    path = write_explorer(tmp_path / "budget.html", weights, labels, tsne_seed=None,
+                          representations=[m])
+    data = page_data(path)
+    assert data["representations"][0]["embedded"] == [1, 4, 7]
+    assert [c["name"] for c in data["configurations"]] == ["ensemble"] + [
+        f"representation, m, layer {i}" for i in (1, 4, 7)]
+
+    open_page(browser, path)
+    choose(browser, "configuration", "layers:m")
+    assert find(browser, "#layer")[0].get_attribute("max") == "2"
+
+    def label(layer: int) -> str:
+        row = m.layers.iloc[layer]
+        return (f"layer {layer} (0–8) · mean ILO {row['ilo']:.3f} · retrieval P@1 "
+                f"{row['retrieval_p1']:.3f} · 3 of 9 layers on this page (1, 4, 7), all in "
+                "data/interlingua/m")
+
+    assert find(browser, "#layer-info")[0].text == label(4)
+    search(browser, codes[2])
+    slider = find(browser, "#layer")[0]
+    for key, layer in [(Keys.ARROW_RIGHT, 7), (Keys.ARROW_RIGHT, 7), (Keys.ARROW_LEFT, 4),
+                       (Keys.ARROW_LEFT, 1), (Keys.ARROW_LEFT, 1)]:
+        slider.send_keys(key)
+        assert find(browser, "#layer-info")[0].text == label(layer)
+        layer_codes, layer_d = m.matrices[layer]
+        assert neighbour_rows(browser) == [(layer_codes[j], layer_d[2, j])
+                                           for j in nearest(layer_d, 2, 10)]
     assert offline_problems(browser) == []
 
 

@@ -245,15 +245,17 @@ def project(tmp_path, tiny_model_dir, monkeypatch):
     return root
 
 
-def test_interlingua_stage(project):
+def test_interlingua_stage(project, monkeypatch):
     import json
 
     import pandas as pd
 
+    from langgeo import figures
     from langgeo.cli import main
 
     assert main(["interlingua", "--model", "tiny"]) == 0
     out = project / "reports/interlingua/tiny"
+    matrices = project / "data/interlingua/tiny"
     summary = json.loads((out / "summary.json").read_text())
     # Odia has no UDHR declaration: left out and reported.
     assert summary["without_translation"] == ["or"]
@@ -262,7 +264,10 @@ def test_interlingua_stage(project):
     layers = pd.read_csv(out / "layers.csv")
     assert list(layers["layer"]) == [0, 1, 2] and layers["mantel_rho"].notna().all()
     assert len(pd.read_csv(out / "languages.csv")) == 15
-    assert len(list((out / "distances").glob("layer_*.parquet"))) == 3
+    # The matrices are data under DVC; the reports folder holds none.
+    assert sorted(p.name for p in matrices.iterdir()) == [
+        f"layer_0{i}.parquet" for i in range(3)]
+    assert not (out / "distances").exists()
     for figure in ("curves", "languages", "weights_vs_representation"):
         assert (out / f"{figure}.png").stat().st_size > 0
     import mlflow
@@ -272,6 +277,23 @@ def test_interlingua_stage(project):
     assert list(runs["tags.mlflow.runName"]) == ["tiny"]
     history = mlflow.tracking.MlflowClient().get_metric_history(runs["run_id"][0], "ilo")
     assert [m.step for m in history] == [0, 1, 2]
+
+    # A run that fails once every matrix is written leaves both outputs as they were and no
+    # temporaries.
+    before = {p: p.read_bytes() for folder in (out, matrices) for p in folder.rglob("*")
+              if p.is_file()}
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full (planted)")
+
+    monkeypatch.setattr(figures, "language_ilo_figure", fail)
+    with pytest.raises(OSError, match="planted"):
+        main(["interlingua", "--model", "tiny"])
+    after = {p: p.read_bytes() for folder in (out, matrices) for p in folder.rglob("*")
+             if p.is_file()}
+    assert after == before
+    assert [p.name for p in (out.parent.iterdir())] == ["tiny"]
+    assert [p.name for p in (matrices.parent.iterdir())] == ["tiny"]
 
 
 def test_interlingua_stage_impossible_t(project, capsys):
@@ -285,3 +307,4 @@ def test_interlingua_stage_impossible_t(project, capsys):
     assert main(["interlingua", "--model", "tiny"]) == 2
     assert "interlingua.t" in capsys.readouterr().err
     assert not (project / "reports/interlingua").exists()
+    assert not (project / "data/interlingua").exists()

@@ -84,7 +84,10 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     page = (project / "reports/explorer.html").read_text()
     assert "<svg" in page and '"transfer":{"panel":["fr","es","de","ru","ja"]' in page
     assert '"name":"representation, tiny, layer 0"' in page
-    assert "explorer: 2 weight configurations, representation layers tiny " in first.stdout
+    assert "explorer: 2 weight configurations, representation layers tiny all 3," in first.stdout
+    # The layers' matrices are DVC-cached data; the reports hold none.
+    assert len(list((project / "data/interlingua/tiny").glob("layer_*.parquet"))) == 3
+    assert not (project / "reports/interlingua/tiny/distances").exists()
     assert "left out" not in first.stdout and "; logged: MLflow run" in first.stdout
     attribution = pd.read_csv(project / "reports/attribution.csv")
     assert set(attribution["family"]) == {"all", "layer", "part", "module"}

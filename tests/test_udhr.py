@@ -197,6 +197,20 @@ def test_presets_validate_before_running(project, capsys):
         preset_params("nope", project)
 
 
+def test_the_committed_udhr_presets_validate():
+    from pathlib import Path
+
+    from langgeo.presets import preset_params
+
+    repo = Path(__file__).resolve().parents[1]
+    overlay, params = preset_params("udhr-all", repo)
+    # 20 units, set for the kNN cost at this size (written by `python -m langgeo.presets`).
+    assert overlay["interlingua"] == {"max_units": 20} and len(params.languages) == 442
+    assert params.interlingua.max_units == 20 and params.interlingua.k == 5
+    overlay, params = preset_params("udhr-paper", repo)
+    assert "interlingua" not in overlay and params.interlingua.max_units == 60
+
+
 def test_a_preset_runs_as_an_experiment_and_leaves_params_yaml_alone(tmp_path, tiny_model_dir,
                                                                      monkeypatch):
     from test_pipeline import BIN, make_project, run

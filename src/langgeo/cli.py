@@ -346,7 +346,8 @@ def cmd_report(params, layout: Layout, args) -> None:
 def cmd_explorer(params, layout: Layout, args) -> None:
     import pandas as pd
 
-    from langgeo.explorer import read_representation, read_transfer_cost, write_explorer
+    from langgeo.explorer import (LAYER_BUDGET, explorer_payload, read_representation,
+                                  read_transfer_cost, write_page)
     from langgeo.runs import track_explorer
     from langgeo.tracking import check_store
 
@@ -368,23 +369,35 @@ def cmd_explorer(params, layout: Layout, args) -> None:
                       "transfer`)")
     representations = []
     for model in params.models:
-        folder = layout.interlingua(model.name)
-        if folder.is_dir():
-            representations.append(read_representation(folder, model.name))
-        else:
-            absent.append(f"{model.name}'s layers ({folder}: `dvc repro "
+        folders = [layout.interlingua(model.name), layout.representation_distances(model.name)]
+        missing = [str(f) for f in folders if not f.is_dir()]
+        if missing:
+            absent.append(f"{model.name}'s layers ({', '.join(missing)}: `dvc repro "
                           f"interlingua@{model.name}`)")
-    path = write_explorer(layout.explorer(), configurations, labels, clusters,
-                          tsne_seed=params.seed, representations=representations,
-                          transfer=transfer, transform=params.embedding.distance_transform)
+        else:
+            representations.append(read_representation(layout, model.name))
+    payload = explorer_payload(configurations, labels, clusters, tsne_seed=params.seed,
+                               representations=representations, transfer=transfer,
+                               transform=params.embedding.distance_transform)
+    path = write_page(layout.explorer(), payload)
     tracked = track_explorer(params, layout)
-    layers = ", ".join(f"{r.model} {len(r.matrices)}" for r in representations) or "none"
+    layers = ", ".join(_embedded(r, LAYER_BUDGET) for r in payload["representations"]) or "none"
     panel = f"a panel of {len(transfer.codes)}" if transfer else "none"
     print(f"explorer: {len(configurations)} weight configurations, representation layers "
           f"{layers}, transfer cost {panel} -> {path} ({path.stat().st_size / 1024:.0f} KiB); "
           f"{tracked.status()}")
     if absent:
         print("explorer: left out, their input is absent: " + "; ".join(absent))
+
+
+def _embedded(layers: dict, budget: int) -> str:
+    """One model's entry of the payload's ``representations``, for the stage's line."""
+    every, kept = layers["layers"], layers["embedded"]
+    if kept == every:
+        return f"{layers['model']} all {len(every)}"
+    return (f"{layers['model']} {len(kept)} of {len(every)} (layer{'s' * (len(kept) > 1)} "
+            f"{', '.join(map(str, kept))}; the others over the {budget / 2**20:g} MiB budget, "
+            f"all in {layers['source']})")
 
 
 def _outputs(layout: Layout) -> dict[str, str]:
@@ -500,12 +513,17 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
                "dropped_articles": aligned.dropped_articles, "layers": len(result.distances),
                "most_aligned_layer": best, "most_agreeing_layer": agree}
     out = layout.interlingua(args.model)
-    with atomic_path(out) as tmp:
+    matrices = layout.representation_distances(args.model)
+    # Both folders are written aside and renamed only once everything is written (matrices
+    # first, then the reports that name them), so an error leaves neither half-written.
+    with atomic_path(out) as tmp, atomic_path(matrices) as tmp_matrices:
         tmp.mkdir(parents=True)
+        tmp_matrices.mkdir(parents=True)
         per_layer.to_csv(tmp / "layers.csv", index=False, float_format="%.5f")
         per_language.to_csv(tmp / "languages.csv", index=False, float_format="%.5f")
         for layer, d in enumerate(result.distances):
-            write_matrix(tmp / "distances" / f"layer_{layer:02d}.parquet", codes, d)
+            write_matrix(tmp_matrices / layout.layer_distances(args.model, layer).name, codes,
+                         d)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         interlingua_figure(tmp / "curves.png", per_layer, args.model)
         language_ilo_figure(tmp / "languages.png",
@@ -523,7 +541,8 @@ def cmd_interlingua(params, layout: Layout, args) -> None:
           f"{time.perf_counter() - start:.0f} s ({states_s:.0f} s of hidden states); "
           f"highest mean ILO {row['ilo']:.3f} at layer {best} "
           f"(shuffled {row['shuffled_ilo']:.3f}, Gaussian {row['gaussian_ilo']:.3f}, "
-          f"retrieval P@1 {row['retrieval_p1']:.3f}); -> {out}; {tracked.status()}")
+          f"retrieval P@1 {row['retrieval_p1']:.3f}); -> {out}, {matrices}; "
+          f"{tracked.status()}")
 
 
 def cmd_summary(params, layout: Layout, args) -> None:

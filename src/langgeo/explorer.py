@@ -12,6 +12,10 @@ draws the minimum spanning tree; switches between configurations (the ensemble a
 (model, dataset) matrix of the weight geometry, and the representation geometry of each layer
 of a model from ``langgeo interlingua``); colours the languages by the cost of pruning with
 another language's text (``langgeo transfer``); and exports what is shown as CSV.
+
+Every configuration carries its exact distances (8 bytes a pair), so a model's layers cost
+O(languages²) each; the page embeds them within :data:`LAYER_BUDGET` and says which layers
+it left out and where they are.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from langgeo import LanggeoError
 from langgeo.distances import check_matrix, read_matrix
 from langgeo.embedding import classical_mds
 from langgeo.figures import COST_CMAP, label_column, minimum_spanning_edges, tsne_coords
+from langgeo.layout import Layout
 from langgeo.storage import atomic_path, check_parquet_files
 
 #: One configuration: language codes, their ``(n, n)`` distance matrix and ``(n, k)`` latent
@@ -45,6 +50,14 @@ Configuration = tuple[Sequence[str], np.ndarray, np.ndarray]
 #: from data: and blob: URLs.
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src data: blob:")
+
+#: Bytes of page data for the representation layers of all models together. The page is a
+#: report in git, copied again by every preset run. A layer takes ~20 KiB at 57 languages
+#: and ~50 KiB at 95, so every layer of the default (2 models, 50 layers, ~1 MiB) and of the
+#: udhr-paper preset (~2.5 MiB) fits, as before (all 50 fit up to ~125 languages). At 442
+#: languages (udhr-all) a layer takes ~1 MiB: the page keeps each model's most aligned layer
+#: and measures ~5 MiB, not 53.
+LAYER_BUDGET = 4 * 2**20
 
 
 @dataclass(frozen=True)
@@ -63,11 +76,13 @@ class Representation:
 
     ``layers`` is its ``layers.csv`` (one row per layer: ``layer``, mean ``ilo``,
     ``retrieval_p1``, ...); ``matrices`` holds, row for row, the layer's language codes
-    ``(n,)`` and distance matrix ``(n, n)``."""
+    ``(n,)`` and distance matrix ``(n, n)``; ``source`` is the folder of every layer's
+    matrix, which the page names when it leaves layers out."""
 
     model: str
     layers: pd.DataFrame
     matrices: list[tuple[list[str], np.ndarray]]
+    source: str
 
 
 def _read_csv(path: Path, fix: str, **options: Any) -> pd.DataFrame:
@@ -102,14 +117,13 @@ def read_transfer_cost(path: str | Path) -> TransferCost:
     return TransferCost(codes, square.loc[codes, codes].to_numpy(dtype=np.float64))
 
 
-def read_representation(folder: str | Path, model: str) -> Representation:
-    """A model's ``reports/interlingua/<model>/``: ``layers.csv`` and every layer's
-    ``distances/layer_NN.parquet``. A missing or damaged file raises a LanggeoError naming it
-    and the fix."""
-    folder = Path(folder)
-    fix = (f"Restore it with `git checkout -- {folder}` or re-run its stage: "
-           f"`dvc repro -f -s interlingua@{model}`")
-    path = folder / "layers.csv"
+def read_representation(layout: Layout, model: str) -> Representation:
+    """A model's ``layers.csv`` (in ``reports/interlingua/<model>/``) and every layer's
+    distances (``data/interlingua/<model>/layer_NN.parquet``). A missing or damaged file
+    raises a LanggeoError naming it and the fix."""
+    rerun = f"re-run its stage: `dvc repro -f -s interlingua@{model}`"
+    fix = f"Restore it with `git checkout -- {layout.interlingua(model)}` or {rerun}"
+    path = layout.interlingua(model) / "layers.csv"
     layers = _read_csv(path, fix)
     columns = ["layer", "ilo", "retrieval_p1"]
     values = layers.reindex(columns=columns).apply(pd.to_numeric, errors="coerce")
@@ -118,13 +132,15 @@ def read_representation(folder: str | Path, model: str) -> Representation:
         raise LanggeoError(f"{path} needs one row per layer with a distinct whole 'layer' and "
                            f"finite {columns[1:]}. {fix}")
     layers = layers.assign(layer=values["layer"].astype(int))
-    paths = [folder / "distances" / f"layer_{layer:02d}.parquet" for layer in layers["layer"]]
+    source = layout.representation_distances(model)
+    fix = f"Restore it with `dvc checkout {source}` (or `dvc pull`) or {rerun}"
+    paths = [layout.layer_distances(model, layer) for layer in layers["layer"]]
     check_parquet_files(paths, fix)
     matrices = []
     for p in paths:
         codes, d = read_matrix(p, fix)
         matrices.append((codes, check_matrix(d, codes, what=f"distance matrix {p}", hint=fix)))
-    return Representation(model, layers, matrices)
+    return Representation(model, layers, matrices, str(source))
 
 
 def _rounded(coords: np.ndarray) -> list[list[float]]:
@@ -169,16 +185,49 @@ def _placed(placement: Any) -> list[dict]:
 
 
 def _layers(representation: Representation, transform: str) -> list[dict]:
-    # MDS only (no t-SNE): dozens of layers per model would make the page and stage slow.
+    """One configuration per layer, in depth order."""
     confs = []
-    for row, (codes, d) in zip(representation.layers.itertuples(), representation.matrices,
-                               strict=True):
-        name = f"representation, {representation.model}, layer {row.layer}"
+    for position in np.argsort(representation.layers["layer"].to_numpy(), kind="stable"):
+        row = representation.layers.iloc[position]
+        layer = int(row["layer"])
+        codes, d = representation.matrices[position]
+        name = f"representation, {representation.model}, layer {layer}"
+        # MDS only (no t-SNE): dozens of layers per model would make the page and stage slow.
         conf = _configuration(name, (codes, d, classical_mds(d, 2, transform)[0]), None, None)
-        conf["layer"] = {"model": representation.model, "layer": int(row.layer),
-                         "ilo": float(row.ilo), "retrieval_p1": float(row.retrieval_p1)}
+        conf["layer"] = {"model": representation.model, "layer": layer,
+                         "ilo": float(row["ilo"]), "retrieval_p1": float(row["retrieval_p1"])}
         confs.append(conf)
     return confs
+
+
+def embedded_layers(sizes: Sequence[Sequence[int]], best: Sequence[int],
+                    budget: int) -> list[list[int]]:
+    """Which layers the page embeds, per model: every layer when their ``sizes`` (bytes; one
+    sequence per model, one size per layer in depth order) fit in ``budget``; otherwise each
+    model's ``best`` layer (a position in its sequence) and the layers at whole multiples of
+    the smallest stride from it that fits, one stride for all models so their depths are
+    sampled alike; each best layer alone when no stride fits. Returns positions, ascending."""
+    for stride in range(1, max(map(len, sizes), default=0)):
+        kept = [list(range(b % stride, len(s), stride))
+                for s, b in zip(sizes, best, strict=True)]
+        if sum(s[i] for s, k in zip(sizes, kept) for i in k) <= budget:
+            return kept
+    return [[b] for b in best]
+
+
+def _representations(representations: Sequence[Representation], transform: str
+                     ) -> tuple[list[dict], list[dict]]:
+    """The layer configurations within :data:`LAYER_BUDGET` (read when called, so tests can
+    shrink it), and per model its layers, those embedded and where all of them are."""
+    built = [_layers(r, transform) for r in representations]
+    sizes = [[len(_json(conf).encode()) for conf in confs] for confs in built]
+    # The page opens on the most aligned layer, so it is always kept.
+    best = [int(np.argmax([conf["layer"]["ilo"] for conf in confs])) for confs in built]
+    kept = embedded_layers(sizes, best, LAYER_BUDGET)
+    summary = [{"model": r.model, "layers": [conf["layer"]["layer"] for conf in confs],
+                "embedded": [confs[i]["layer"]["layer"] for i in k], "source": r.source}
+               for r, confs, k in zip(representations, built, kept, strict=True)]
+    return [confs[i] for confs, k in zip(built, kept, strict=True) for i in k], summary
 
 
 def _transfer(transfer: TransferCost) -> dict:
@@ -199,7 +248,9 @@ def explorer_payload(configurations: Mapping[str, Configuration], labels: pd.Dat
                      tsne_seed: int | None = 0, title: str = "langgeo explorer",
                      placed: Any = None, representations: Sequence[Representation] = (),
                      transfer: TransferCost | None = None, transform: str = "sqrt") -> dict:
-    """The data embedded in the page (JSON-serializable). See :func:`write_explorer`."""
+    """The data embedded in the page (JSON-serializable). See :func:`write_explorer`; its
+    ``representations`` entry lists per model ``layers`` (all, in depth order), those
+    ``embedded`` within :data:`LAYER_BUDGET` and the ``source`` folder of all of them."""
     if not configurations:
         raise LanggeoError("the explorer needs at least one configuration (name -> (codes, "
                            "distances, latent))")
@@ -210,7 +261,8 @@ def explorer_payload(configurations: Mapping[str, Configuration], labels: pd.Dat
                            f"names {sorted(configurations)}")
     confs = [_configuration(str(name), config, clusters.get(name), tsne_seed)
              for name, config in configurations.items()]
-    confs += [conf for r in representations for conf in _layers(r, transform)]
+    layers, embedded = _representations(representations, transform)
+    confs += layers
     codes = {c for conf in confs for c in conf["codes"]}
     if transfer is not None:
         codes |= set(transfer.codes)
@@ -218,12 +270,16 @@ def explorer_payload(configurations: Mapping[str, Configuration], labels: pd.Dat
     columns = [label_column(labels, codes, col) for col in ("name", "family", "branch")]
     payload = {"title": title,
                "languages": {c: list(row) for c, row in zip(codes, zip(*columns), strict=True)},
-               "configurations": confs}
+               "configurations": confs, "representations": embedded}
     if placed is not None:
         payload["placed"] = _placed(placed)
     if transfer is not None:
         payload["transfer"] = _transfer(transfer)
     return payload
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _asset(name: str) -> str:
@@ -235,7 +291,7 @@ def _asset(name: str) -> str:
 def explorer_html(payload: dict) -> str:
     """The whole page for a payload from :func:`explorer_payload`."""
     # "<" escaped as \\u003c so no name can close the data <script> element early.
-    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).replace("<", "\\u003c")
+    data = _json(payload).replace("<", "\\u003c")
     parts = {"TITLE": html.escape(payload["title"]), "CSP": CSP, "CSS": _asset("explorer.css"),
              "DATA": data, "JS": _asset("explorer.js")}
     # One pass, so a "%JS%" inside a language name stays text.
@@ -263,12 +319,18 @@ def write_explorer(path: str | Path, configurations: Mapping[str, Configuration]
         first configuration's MDS map (its coordinates are in that map's frame).
     representations : models' layer geometries (:func:`read_representation`): each layer
         becomes a configuration "representation, <model>, layer N", laid out by classical
-        MDS of its distances with ``transform`` (params ``embedding.distance_transform``).
+        MDS of its distances with ``transform`` (params ``embedding.distance_transform``);
+        layers beyond :data:`LAYER_BUDGET` are left out (:func:`embedded_layers`).
     transfer : the pruning panel's R (:func:`read_transfer_cost`): offers colouring the
         languages by the cost of pruning with a chosen source language's text.
     """
-    page = explorer_html(explorer_payload(configurations, labels, clusters, tsne_seed, title,
-                                          placed, representations, transfer, transform))
+    return write_page(path, explorer_payload(configurations, labels, clusters, tsne_seed,
+                                             title, placed, representations, transfer,
+                                             transform))
+
+
+def write_page(path: str | Path, payload: dict) -> Path:
+    """Write the page of a payload from :func:`explorer_payload` atomically; return its path."""
     with atomic_path(path) as tmp:
-        tmp.write_text(page, encoding="utf-8")
+        tmp.write_text(explorer_html(payload), encoding="utf-8")
     return Path(path)

@@ -62,6 +62,14 @@ class Layout:
     def interlingua(self, model: str) -> Path:
         return self.root / "reports" / "interlingua" / model
 
+    def representation_distances(self, model: str) -> Path:
+        """The interlingua stage's per-layer distance matrices: O(languages²) per layer, so
+        data under DVC rather than a report in git."""
+        return self.root / "data" / "interlingua" / model
+
+    def layer_distances(self, model: str, layer: int) -> Path:
+        return self.representation_distances(model) / f"layer_{layer:02d}.parquet"
+
     def pruning(self) -> Path:
         return self.root / "reports" / "pruning"
 

@@ -172,6 +172,11 @@ def udhr_languages(candidates: list[str], tokenizers: list, tokens: int,
 # What the generated UDHR presets set: both embedded models on the parallel corpus alone.
 _UDHR_PRESET = {"models": ["gemma3-270m", "smollm2-135m"], "datasets": ["udhr"]}
 
+# udhr-all only, and stated in its header. The interlingua kNN cost grows with
+# (languages x units)^2: one layer at 440 languages x 60 units took 495 s here, and the two
+# models have 50 layers; 20 units cost ~9x less.
+_UDHR_ALL_INTERLINGUA = {"max_units": 20}
+
 
 def _pruning_on_udhr(pruning: dict[str, Any], languages: list[str]) -> dict[str, Any]:
     """The pruning panel of ``params.yaml`` moved to UDHR: the panel's languages the preset
@@ -182,12 +187,13 @@ def _pruning_on_udhr(pruning: dict[str, Any], languages: list[str]) -> dict[str,
 
 
 def _write_preset(path: Path, header: str, languages: list[str],
-                  excluded: dict[str, str], pruning: dict[str, Any]) -> None:
+                  excluded: dict[str, str], pruning: dict[str, Any],
+                  extra: dict[str, Any]) -> None:
     lines = [f"# {line}".rstrip() for line in header.strip().splitlines()]
     lines += ["# Not included, with the reason (written by `python -m langgeo.presets`):"]
     lines += [f"#   {code}: {why}" for code, why in excluded.items()]
     body = {"languages": languages, **_UDHR_PRESET,
-            "pruning": _pruning_on_udhr(pruning, languages)}
+            "pruning": _pruning_on_udhr(pruning, languages), **extra}
     lines += [f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in body.items()]
     path.write_text("\n".join(lines) + "\n")
 
@@ -241,7 +247,7 @@ def main() -> None:
 The paper's languages (src/langgeo/resources/paper_languages.csv) that UDHR holds, on both
 embedded models, UDHR alone ({tokens} tokens per language). Offline:
 `make preset NAME=udhr-paper` (a DVC experiment; params.yaml is not changed).
-{len(kept)} of {len(paper)} languages.""", kept, excluded, params.raw["pruning"])
+{len(kept)} of {len(paper)} languages.""", kept, excluded, params.raw["pruning"], {})
     print(f"params.udhr-paper.yaml: {len(kept)} languages, {len(excluded)} left out")
     candidates, unlabelled = _udhr_codes()
     from langgeo.families import _load_known
@@ -254,7 +260,10 @@ embedded models, UDHR alone ({tokens} tokens per language). Offline:
 Every language with a UDHR declaration of stage >= 4 and a Glottolog lineage, one declaration
 per ISO 639-3 code, on both embedded models, UDHR alone ({tokens} tokens per language).
 Offline: `make preset NAME=udhr-all` (a DVC experiment; params.yaml is not changed).
-{len(kept)} of {len(candidates)} languages.""", kept, excluded, params.raw["pruning"])
+{len(kept)} of {len(candidates)} languages.
+interlingua: {_UDHR_ALL_INTERLINGUA['max_units']} units per language, not 60: its kNN cost grows with (languages x units)^2,
+so ~9x less; a cost choice made before any run, not tuned on results.""",
+                  kept, excluded, params.raw["pruning"], {"interlingua": _UDHR_ALL_INTERLINGUA})
     print(f"params.udhr-all.yaml: {len(kept)} languages, {len(excluded)} left out")
 
 

@@ -48,7 +48,10 @@ def summary(metrics: dict, outputs: dict[str, str]) -> str:
         key = f"{level}/kmeans/ari_mean"
         member = max(metrics["pairs"], key=lambda p: members[p][key])
         delta = ours[key] - members[member][key]
-        lines.append(f"  the ensemble {'beats' if delta > 0 else 'does not beat'} its best member "
+        # Printed to three decimals: a smaller difference is reported as a tie.
+        verdict = ("beats" if delta >= 5e-4 else "does not beat" if delta <= -5e-4
+                   else "ties with")
+        lines.append(f"  the ensemble {verdict} its best member "
                      f"({member}) by k-means ARI{where}: {_fmt(ours[key])} vs "
                      f"{_fmt(members[member][key])} ({delta:+.3f})")
     lines.append(f"  best baseline: {name} (k-means ARI {_fmt(best[f'{level}/kmeans/ari_mean'])})")

@@ -324,12 +324,18 @@ function fillConfigurationControls() {
   $("configuration").value = layer ? "layers:" + layer.model : String(state.conf);
   $("layer-control").hidden = !layer;
   if (layer) {
-    const layers = layersOf(layer.model), depth = (k) => DATA.configurations[k].layer.layer;
+    // The slider steps through the embedded layers only; the label gives the model's depth
+    // and, where the page's size budget left layers out, which are here and where all are.
+    const layers = layersOf(layer.model);
+    const { layers: every, embedded, source } = DATA.representations.find(
+      (r) => r.model === layer.model);
     $("layer").max = layers.length - 1;
     $("layer").value = layers.indexOf(state.conf);
-    $("layer-info").textContent = "layer " + layer.layer + " (" + depth(layers[0]) + "–"
-      + depth(layers[layers.length - 1]) + ") · mean ILO " + layer.ilo.toFixed(3)
-      + " · retrieval P@1 " + layer.retrieval_p1.toFixed(3);
+    $("layer-info").textContent = "layer " + layer.layer + " (" + every[0] + "–"
+      + every[every.length - 1] + ") · mean ILO " + layer.ilo.toFixed(3)
+      + " · retrieval P@1 " + layer.retrieval_p1.toFixed(3)
+      + (embedded.length < every.length ? " · " + embedded.length + " of " + every.length
+        + " layers on this page (" + embedded.join(", ") + "), all in " + source : "");
   }
   for (const id of ["layout", "colour-by", "language-list"]) $(id).replaceChildren();
   for (const name of Object.keys(c.layouts)) option($("layout"), name, name);
