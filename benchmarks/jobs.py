@@ -33,8 +33,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-LANGUAGES = ["fr", "de", "ru", "ja", "es", "fi", "ar", "hi", "it", "pt", "pl", "tr", "zh", "ko", "sv",
-             "el"]
+LANGUAGES = ["fr", "de", "ru", "ja", "es", "fi", "ar", "hi", "it", "pt", "pl", "tr", "zh", "ko",
+             "sv", "el"]
 
 
 def cli(root: Path, *args: str) -> subprocess.Popen:
