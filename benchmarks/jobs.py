@@ -99,7 +99,8 @@ def main() -> None:
             set_params(root, languages=langs[:-1])
             process = cli(root, *signatures_args(args.model))
             half = (len(langs) - 1) // 2
-            while (len([p for p in out.glob("*.parquet") if ".scores." not in p.name]) < half
+            # Finished languages: <lang>.parquet (beside it .scores. and .factors. files).
+            while (len([p for p in out.glob("*.parquet") if p.name.count(".") == 1]) < half
                    and process.poll() is None):
                 time.sleep(0.05)
             process.send_signal(signal.SIGKILL)
