@@ -30,6 +30,7 @@ from langgeo.distances import (distances_from_files, factor_distances, factor_fe
                                hamming_to_files)
 from langgeo.factors import factor_table, read_factors
 from langgeo.models import load_model, load_tokenizer
+from langgeo.params import load_params
 from langgeo.signatures import bits_from_factors, read_signature, write_signature
 from langgeo.placement import text_signature
 
@@ -52,11 +53,15 @@ def main() -> None:
     parser.add_argument("--references", type=int, default=59)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--check", help="a signatures folder to compare with its factors")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"],
+                        help="the forward dtype of the model (the weights the bits depend on); "
+                             "default: signatures.dtype of params.yaml")
     args = parser.parse_args()
 
     import pyarrow.parquet as pq
 
-    model = load_model(args.model_dir)
+    dtype = args.dtype or load_params("params.yaml").signatures.dtype
+    model = load_model(args.model_dir, "cpu", dtype)
     if args.check:
         check(model, Path(args.check))
         return
