@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from langgeo import LanggeoError, usable_cores
-from langgeo.signatures import METADATA_KEY, SCHEMA, Signature
+from langgeo.signatures import METADATA_KEY, SCHEMA, Signature, binary_views
 from langgeo.storage import check_parquet_files, write_parquet
 
 if TYPE_CHECKING:
@@ -258,13 +258,7 @@ def _row_group_bits(path: str | os.PathLike[str], metadata: pq.FileMetaData,
     # A fresh reader per row group (the parsed footer is reused, so this costs nothing): an
     # open reader keeps the last page it decoded, for a one-row-group file a copy of all bits.
     column = pq.ParquetFile(path, metadata=metadata).read_row_group(group, columns=["bits"])
-    views = []
-    for chunk in column.column("bits").chunks:
-        # Slice by the column's int32 offsets: a scalar's ``as_buffer()`` copies the value.
-        offsets = np.frombuffer(chunk.buffers()[1], np.int32)[chunk.offset:]
-        data = np.frombuffer(chunk.buffers()[2], np.uint8)
-        views += [data[offsets[k]:offsets[k + 1]] for k in range(len(chunk))]
-    return views
+    return binary_views(column.column("bits"))
 
 
 def _packed_rows(path: str | os.PathLike[str], metadata: pq.FileMetaData,

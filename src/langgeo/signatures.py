@@ -226,13 +226,14 @@ def read_signature(path: str | os.PathLike[str]) -> Signature:
     metadata = json.loads(table.schema.metadata[METADATA_KEY])
     modules = table.column("module").to_pylist()
     shapes = {m: tuple(s) for m, s in zip(modules, table.column("shape").to_pylist())}
-    packed = dict(zip(modules, _binary_values(table.column("bits"))))
+    packed = dict(zip(modules, binary_views(table.column("bits"))))
     return Signature(metadata, modules, shapes, packed)
 
 
-def _binary_values(column: pa.ChunkedArray) -> list[np.ndarray]:
-    """Every value of a binary column as a read-only uint8 view of its Arrow buffer: a
-    Python bytes copy of each (``to_pylist``) cost more than reading the file."""
+def binary_views(column: pa.ChunkedArray) -> list[np.ndarray]:
+    """Every value of a ``binary`` column (int32 offsets, as in :data:`SCHEMA`) as a
+    read-only uint8 view of its Arrow buffer: a Python bytes copy of each (``to_pylist``) or
+    a scalar's ``as_buffer()`` copies the value, which cost more than reading the file."""
     values = []
     for chunk in column.chunks:
         _, offsets, data = chunk.buffers()
