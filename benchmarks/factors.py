@@ -104,7 +104,7 @@ def main() -> None:
         new_bits = read_signature(folder / f"{lang}.parquet")
         new_bits = {m: new_bits.bits(m) for m in new_bits.modules}
         t_factors, _ = median_time(from_factors, args.repeats)
-        t_bits, _ = median_time(lambda: hamming_to_files(new_bits, paths), args.repeats)
+        t_bits, _ = median_time(lambda: hamming_to_files([new_bits], paths), args.repeats)
         t_matrix, _ = median_time(
             lambda: distances_from_files(paths + [folder / f"{lang}.parquet"]), args.repeats)
         print(f"one text against {args.references} references (medians of {args.repeats}): "

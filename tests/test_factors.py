@@ -144,9 +144,9 @@ def test_hamming_to_files_matches_the_stage_matrix(tmp_path):
         paths.append(tmp_path / f"l{i}.parquet")
         write_signature(paths[-1], bits, {})
     matrix = distances_from_files(paths)
-    np.testing.assert_array_equal(hamming_to_files(signatures[0], paths[1:]), matrix[0, 1:])
+    np.testing.assert_array_equal(hamming_to_files(signatures[:2], paths), matrix[:2])
     with pytest.raises(LanggeoError, match="other weight matrices"):
-        hamming_to_files({"a": signatures[0]["a"]}, paths[1:])
+        hamming_to_files([{"a": signatures[0]["a"]}], paths[1:])
 
 
 def test_attribution_counts_from_factors_equal_those_from_bits(tiny_model, tmp_path):

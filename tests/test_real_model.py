@@ -16,12 +16,31 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def gemma(tmp_path_factory):
+def gemma_dir(tmp_path_factory):
     import yaml
 
     params = parse_params(yaml.safe_load(open("params.yaml")))
-    folder = prepare_model(params.model("gemma3-270m"), tmp_path_factory.mktemp("m") / "gemma")
-    return load_model(folder), load_tokenizer(folder)
+    return prepare_model(params.model("gemma3-270m"), tmp_path_factory.mktemp("m") / "gemma")
+
+
+@pytest.fixture(scope="module")
+def gemma(gemma_dir):
+    return load_model(gemma_dir), load_tokenizer(gemma_dir)
+
+
+def test_tokenizer_gives_the_ids_of_the_model_class(gemma_dir):
+    """load_tokenizer reads tokenizer.json without Gemma's tokenizer class: the same ids,
+    special tokens included, on text of several scripts."""
+    from transformers import AutoTokenizer
+
+    ours, theirs = load_tokenizer(gemma_dir), AutoTokenizer.from_pretrained(gemma_dir)
+    docs = eld_documents()
+    texts = [t for code in ("fr", "ru", "ja", "hi", "ar", "th") for t in docs[code][:50]]
+    assert ours(texts, add_special_tokens=False)["input_ids"] == \
+        theirs(texts, add_special_tokens=False)["input_ids"]
+    assert ours(texts[:3])["input_ids"] == theirs(texts[:3])["input_ids"]
+    for attribute in ("bos_token_id", "eos_token_id", "pad_token_id", "unk_token_id"):
+        assert getattr(ours, attribute) == getattr(theirs, attribute), attribute
 
 
 def signature(model, tokenizer, lang):

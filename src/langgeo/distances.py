@@ -645,33 +645,42 @@ def factor_distances_from_files(paths: Sequence[str | os.PathLike[str]]) -> np.n
     return factor_distances(factor_features([read_factors(p) for p in paths]))
 
 
-def hamming_to_files(bits: Mapping[str, np.ndarray],
+def hamming_to_files(signatures: Sequence[Mapping[str, np.ndarray]],
                      paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
-    """Normalized Hamming distances ``(len(paths),)`` from one signature (module -> bool mask,
-    e.g. a placed text's) to the signature files ``paths``, which must hold the same modules
-    and shapes. One file is read at a time."""
+    """Normalized Hamming distances ``(len(signatures), len(paths))`` from signatures held in
+    memory (module -> bool mask, e.g. placed texts') to the signature files ``paths``, which
+    must hold the same modules and shapes. Each file is read once, one at a time."""
     from langgeo.signatures import read_signature
 
-    modules = list(bits)
-    packed = [np.packbits(np.asarray(bits[m]).reshape(-1)) for m in modules]
-    n_bits = sum(int(np.asarray(b).size) for b in bits.values())
-    n_bytes = sum(p.size for p in packed)
-    # Both signatures as one zero-padded buffer each, compared as uint64 words: a popcount
-    # per module on bytes costs several times more than the reading of the file.
-    mine = np.zeros(-(-n_bytes // 8) * 8, dtype=np.uint8)
-    np.concatenate(packed, out=mine[:n_bytes])
-    theirs = np.zeros_like(mine)
-    xor = np.empty(mine.size // 8, dtype=np.uint64)
-    ones = np.empty(xor.size, dtype=np.uint8)
-    out = np.empty(len(paths))
+    if not signatures:
+        raise LanggeoError("hamming_to_files: no signature to compare")
+    modules = list(signatures[0])
+    shapes = [np.shape(signatures[0][m]) for m in modules]
+    if any(list(s) != modules or [np.shape(s[m]) for m in modules] != shapes
+           for s in signatures):
+        raise LanggeoError("hamming_to_files: the signatures hold different weight matrices")
+    n_bits = sum(int(np.prod(shape)) for shape in shapes)
+    # Each signature as one zero-padded buffer, compared as uint64 words: a popcount per
+    # module on bytes costs several times more than the reading of the file.
+    n_bytes = sum(-(-int(np.prod(shape)) // 8) for shape in shapes)
+    words = -(-n_bytes // 8)
+    mine = np.zeros((len(signatures), words * 8), dtype=np.uint8)
+    for row, bits in zip(mine, signatures):
+        np.concatenate([np.packbits(np.asarray(bits[m]).reshape(-1)) for m in modules],
+                       out=row[:n_bytes])
+    theirs = np.zeros(words * 8, dtype=np.uint8)
+    xor = np.empty(words, dtype=np.uint64)
+    ones = np.empty(words, dtype=np.uint8)
+    out = np.empty((len(signatures), len(paths)))
     for i, path in enumerate(paths):
         other = read_signature(path)
-        if other.modules != modules or any(other.shapes[m] != np.shape(bits[m])
-                                           for m in modules):
+        if other.modules != modules or any(other.shapes[m] != shape
+                                           for m, shape in zip(modules, shapes)):
             raise LanggeoError(f"signature {path} holds other weight matrices than the text's; "
                                "compute both with the same model")
         np.concatenate([other.packed[m] for m in modules], out=theirs[:n_bytes])
-        np.bitwise_xor(mine.view(np.uint64), theirs.view(np.uint64), out=xor)
-        np.bitwise_count(xor, out=ones)
-        out[i] = int(ones.sum(dtype=np.int64)) / n_bits
+        for row, packed in enumerate(mine):
+            np.bitwise_xor(packed.view(np.uint64), theirs.view(np.uint64), out=xor)
+            np.bitwise_count(xor, out=ones)
+            out[row, i] = int(ones.sum(dtype=np.int64)) / n_bits
     return out

@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from langgeo import LanggeoError
+from langgeo.storage import read_whole
 
 FACTORS_METADATA_KEY = b"langgeo_factors"
 FACTORS_SCHEMA = pa.schema([("hessian", pa.string()), ("modules", pa.list_(pa.string())),
@@ -183,7 +184,7 @@ def read_factors(path: str | os.PathLike[str]) -> Factors:
     if not Path(path).is_file():
         raise LanggeoError(f"factor file {path} not found; run `dvc pull` (or `dvc repro`, "
                            "stage signatures) first")
-    table = pq.read_table(path)
+    table = read_whole(path)
     meta = table.schema.metadata or {}
     if table.schema.remove_metadata() != FACTORS_SCHEMA or FACTORS_METADATA_KEY not in meta:
         raise LanggeoError(f"{path} is not a langgeo factor file (columns {table.schema.names})")

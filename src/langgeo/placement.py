@@ -343,7 +343,7 @@ def _distances_to_references(kind: str, texts: Sequence[TextSignature],
     from langgeo.factors import read_factors
 
     if kind == "hamming":
-        return np.stack([hamming_to_files(t.bits, paths) for t in texts])
+        return hamming_to_files([t.bits for t in texts], paths)
     reference = factor_features([read_factors(p) for p in paths])
     return factor_distances(factor_features([t.factors for t in texts]), reference)
 

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from langgeo import LanggeoError, usable_cores
-from langgeo.storage import parquet_problem
+from langgeo.storage import parquet_problem, read_whole
 
 METADATA_KEY = b"langgeo"
 SCORES_METADATA_KEY = b"langgeo_scores"
@@ -187,7 +187,7 @@ def read_scores(path: str | os.PathLike[str]) -> tuple[dict, pd.DataFrame]:
     if not Path(path).is_file():
         raise LanggeoError(f"score sample {path} not found; set signatures.keep_scores > 0 "
                            "and run `dvc repro`")
-    table = pq.read_table(path)
+    table = read_whole(path)
     meta = table.schema.metadata or {}
     if SCORES_METADATA_KEY not in meta:
         raise LanggeoError(f"{path} is not a langgeo score sample")
@@ -219,7 +219,7 @@ def read_signature(path: str | os.PathLike[str]) -> Signature:
     if not Path(path).is_file():
         raise LanggeoError(f"signature file {path} not found; run `dvc repro` (stage "
                            "signatures) first")
-    table = pq.read_table(path)
+    table = read_whole(path)
     if table.schema.remove_metadata() != SCHEMA or METADATA_KEY not in (table.schema.metadata
                                                                           or {}):
         raise LanggeoError(f"{path} is not a langgeo signature file (columns {table.schema.names})")

@@ -49,6 +49,12 @@ def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def read_whole(path: str | os.PathLike[str]) -> pa.Table:
+    """Every column of one Parquet file, with its schema metadata. ``ParquetFile.read``
+    skips the dataset layer of ``pq.read_table``: half the time on a signature file."""
+    return pq.ParquetFile(path).read()
+
+
 def parquet_problem(path: str | os.PathLike[str], full: bool = False) -> str | None:
     """Why ``path`` is not a readable Parquet file (missing, truncated, not Parquet), or None.
 
