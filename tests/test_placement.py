@@ -240,3 +240,5 @@ def test_several_sizes_from_one_pass_match_passes_of_their_own(tiny_model_dir, b
         assert all(np.array_equal(signature.bits[m], alone.bits[m]) for m in alone.bits)
     small, large = together[256].bits, together[1024].bits
     assert any(not np.array_equal(small[m], large[m]) for m in small)  # sizes do differ
+    with pytest.raises(LanggeoError, match="no calibration size"):
+        text_signatures(model, tokenizer, docs, [], 128)

@@ -87,6 +87,8 @@ def text_signatures(model: Any, tokenizer: Any, documents: Sequence[str],
     from langgeo.importance import layer_factors, layer_scores
     from langgeo.signatures import binarize
 
+    if not tokens:
+        raise LanggeoError(f"{name}: no calibration size given (tokens is empty)")
     documents = [d for d in documents if d.strip()]
     longest = max(tokens)
     need = text_tokens_needed(longest, seq_len, tokenizer.bos_token_id is not None)
