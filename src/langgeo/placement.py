@@ -245,7 +245,7 @@ class Space:
         layout, sig, cal = Layout(self.root), params.signatures, params.calibration
         models = dict(models or {})
         index = {c: i for i, c in enumerate(self.codes)}
-        per_pair = []  # (positions of the pair's references, distances, the pair's scale)
+        pending = []  # (positions of the pair's references, its distances to come, its scale)
         # A text's signature depends on the model and the tokens, not on the dataset: each
         # model makes one pass per text for all the sizes its pairs use (each dataset's
         # references were computed at that dataset's own size).
@@ -285,10 +285,10 @@ class Space:
                 tokens = params.tokens(dataset)
                 signatures = [by_size[tokens] for by_size in computed[model_name].values()]
                 check_reference(paths[0], signatures[0], model_name)
-                per_pair.append(([index[c] for c in pair_codes],
+                pending.append(([index[c] for c in pair_codes],
                                  compare.submit(_distances_to_references, kind, signatures, paths),
                                  _mean_off_diagonal(matrix)))
-            per_pair = [(at, future.result(), scale) for at, future, scale in per_pair]
+            per_pair = [(at, future.result(), scale) for at, future, scale in pending]
         # The ensemble's own arithmetic (distances.ensemble): each pair scaled by
         # mean(scales) / its scale, averaged over the pairs that hold the reference.
         mean_scale = float(np.mean([scale for _, _, scale in per_pair]))
