@@ -11,9 +11,16 @@ from langgeo.corpus import eld_documents
 from langgeo.models import load_tokenizer
 
 
-def test_tokenizer_from_its_file_gives_the_ids_of_auto_tokenizer(tiny_model_dir, tmp_path):
+def test_tokenizer_from_its_file_gives_the_ids_of_auto_tokenizer(tiny_model_dir, tmp_path,
+                                                                 monkeypatch):
     texts = [t for code in ("fr", "ru", "ja") for t in eld_documents()[code][:20]]
-    ours, theirs = load_tokenizer(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir)
+    theirs = AutoTokenizer.from_pretrained(tiny_model_dir)
+    through_auto = []
+    auto = AutoTokenizer.from_pretrained
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained",
+                        lambda *a, **k: through_auto.append(a) or auto(*a, **k))
+    ours = load_tokenizer(tiny_model_dir)
+    assert through_auto == []  # built from tokenizer.json, not through AutoTokenizer
     assert type(ours) is PreTrainedTokenizerFast
     assert ours(texts, add_special_tokens=False)["input_ids"] == \
         theirs(texts, add_special_tokens=False)["input_ids"]
@@ -27,3 +34,4 @@ def test_tokenizer_from_its_file_gives_the_ids_of_auto_tokenizer(tiny_model_dir,
     (other / "tokenizer_config.json").write_text(json.dumps(config))
     assert load_tokenizer(other)(texts[:3], add_special_tokens=False)["input_ids"] == \
         theirs(texts[:3], add_special_tokens=False)["input_ids"]
+    assert len(through_auto) == 1
