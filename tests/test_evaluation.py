@@ -158,3 +158,40 @@ def test_protocol_rejects_labels_of_the_wrong_length():
     d, labels = _planted_matrix()
     with pytest.raises(LanggeoError, match="'branch' has 19 labels"):
         evaluate_distances(d, {"branch": labels["branch"][:19]}, n_bootstrap=0)
+
+
+EVALUATE_IN_A_PROCESS = """
+import hashlib, json
+from langgeo.baselines import uriel_distances
+from langgeo.embedding import classical_mds
+from langgeo.evaluation import evaluate_distances
+from langgeo.families import language_labels
+from langgeo.params import load_params
+
+labels = language_labels(load_params({params!r}).languages)
+# Geographic distances are a BLAS product whose last bits follow the thread count.
+d = uriel_distances("geographic", labels["iso639_3"].tolist()).distances
+coords, _ = classical_mds(d)
+metrics = evaluate_distances(d, {{"branch": labels["branch"].tolist()}}, n_bootstrap=5,
+                             n_permutations=99)
+print(json.dumps({{"distances": hashlib.sha256(d.tobytes()).hexdigest(),
+                  "latent": hashlib.sha256(coords.tobytes()).hexdigest(),
+                  "metrics": metrics}}, sort_keys=True))
+"""
+
+
+def test_evaluation_is_the_same_bytes_whatever_the_thread_count():
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO_PARAMS
+
+    outputs = []
+    for threads in ("1", "2", "4"):
+        env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
+        result = subprocess.run([sys.executable, "-c",
+                                 EVALUATE_IN_A_PROCESS.format(params=str(REPO_PARAMS))],
+                                env=env, capture_output=True, text=True, check=True)
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1] == outputs[2]

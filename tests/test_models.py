@@ -35,3 +35,24 @@ def test_tokenizer_from_its_file_gives_the_ids_of_auto_tokenizer(tiny_model_dir,
     assert load_tokenizer(other)(texts[:3], add_special_tokens=False)["input_ids"] == \
         theirs(texts[:3], add_special_tokens=False)["input_ids"]
     assert len(through_auto) == 1
+
+
+def test_model_loading_is_one_log_line_unless_verbose(tiny_model_dir, capfd, caplog,
+                                                      monkeypatch):
+    import logging
+
+    from langgeo import VERBOSE_ENV
+    from langgeo.models import load_model
+
+    monkeypatch.delenv(VERBOSE_ENV, raising=False)
+    with caplog.at_level(logging.INFO, logger="langgeo.models"):
+        load_model(tiny_model_dir)
+    assert "Loading weights" not in capfd.readouterr().err
+    lines = [r.getMessage() for r in caplog.records if r.name == "langgeo.models"]
+    assert len(lines) == 1 and str(tiny_model_dir) in lines[0] and "parameters" in lines[0]
+    monkeypatch.setenv(VERBOSE_ENV, "1")  # what `langgeo --verbose` sets
+    load_model(tiny_model_dir)
+    assert "Loading weights" in capfd.readouterr().err
+    monkeypatch.delenv(VERBOSE_ENV)
+    load_model(tiny_model_dir)
+    assert "Loading weights" not in capfd.readouterr().err

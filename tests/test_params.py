@@ -1,11 +1,19 @@
 import copy
+import dataclasses
+import math
 import random
+import subprocess
+import sys
+import types
+import typing
+from pathlib import Path
 
 import pytest
 import yaml
+from ruamel.yaml import YAML
 
 from langgeo import LanggeoError
-from langgeo.params import flat_params, load_params, parse_params
+from langgeo.params import Params, flat_params, load_params, parse_params
 
 DEFAULT = yaml.safe_load(open("params.yaml"))
 
@@ -132,3 +140,136 @@ def test_fuzzed_params_give_params_or_one_clear_error():
             parse_params(raw)
         except LanggeoError as exc:
             assert str(exc).startswith("params: "), exc
+
+
+# --- every number finite and in range, walked from the declarations -------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+# As load_params reads it (YAML 1.2).
+RUAMEL_DEFAULT = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
+
+
+def _unwrap(tp):
+    if isinstance(tp, types.UnionType):
+        return next(a for a in typing.get_args(tp) if a is not type(None)), True
+    return tp, False
+
+
+def numeric_fields(cls=Params, prefix=(), catalog=None):
+    """(path in the params mapping, dotted key, number type, field metadata, names to list)
+    for every field of every params section that holds numbers (a number, a list of numbers,
+    a mapping of lists of numbers), found from the dataclass declarations alone. A catalog
+    entry's field is placed in an entry of ``params.yaml`` whose source understands it, and
+    that entry is then the only one listed (``names``), so that it is read."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if not f.metadata["from_key"]:
+            continue
+        tp, _ = _unwrap(hints[f.name])
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if dataclasses.is_dataclass(tp):
+            yield from numeric_fields(tp, prefix + (f.name,))
+        elif origin is tuple and dataclasses.is_dataclass(args[0]):
+            name = f.metadata["catalog"]
+            yield from numeric_fields(args[0], (name,), catalog=(name, f.name))
+        else:
+            # a number, tuple[number, ...] or dict[str, tuple[number, ...]]
+            kind = {tuple: lambda: args[0], dict: lambda: typing.get_args(args[1])[0]}.get(
+                origin, lambda: tp)()
+            if kind not in (int, float):
+                continue
+            path, names = prefix + (f.name,), None
+            if catalog:
+                sources = f.metadata["sources"]
+                entry = next(n for n, e in RUAMEL_DEFAULT[catalog[0]].items()
+                             if sources is None or e["source"] in sources)
+                path, names = (catalog[0], entry, f.name), (catalog[1], [entry])
+            yield path, ".".join(path), kind, f.metadata, names
+
+
+def bad_numbers(kind, meta):
+    """Values a field of number type ``kind`` with bounds ``meta`` must refuse."""
+    bad = [math.nan, math.inf, -math.inf, True, False, "1"]
+    if kind is int:
+        bad += [1.5, 2.0]
+    for bound, offsets in (("gt", (0, -1)), ("ge", (-1,)), ("lt", (0, 1)), ("le", (1,))):
+        if meta[bound] is not None:
+            bad += [meta[bound] + d for d in offsets]
+    return bad
+
+
+NUMERIC = list(numeric_fields())
+
+
+def test_the_walk_finds_every_numeric_field():
+    keys = {key for _, key, *_ in NUMERIC}
+    assert len(keys) == len(NUMERIC) >= 30, sorted(keys)
+    assert {"seed", "signatures.damping", "engine.gpus_per_job", "embedding.n_components",
+            "synthetic.transformations", "pruning.sparsity", "interlingua.max_units",
+            "dataset_catalog.wikipedia.shuffle_buffer",
+            "dataset_catalog.eld.tokens_per_language"} <= keys
+    # Every one is bounded: a count, a size or a seed has a least meaningful value.
+    assert all(meta["gt"] is not None or meta["ge"] is not None for *_, meta, _ in NUMERIC)
+
+
+@pytest.mark.parametrize("path, key, kind, meta, names", NUMERIC, ids=[n[1] for n in NUMERIC])
+def test_every_numeric_param_must_be_finite_and_in_range(path, key, kind, meta, names):
+    def spoiled(value):
+        """params.yaml with ``value`` at ``path`` and the key the message must name."""
+        raw = copy.deepcopy(RUAMEL_DEFAULT)
+        if names:
+            raw[names[0]] = names[1]
+        *parents, last = path
+        node = raw
+        for part in parents:
+            node = node[part]
+        current = node.get(last)
+        if isinstance(current, dict):  # name -> list of numbers: spoil the first number
+            first = next(iter(current))
+            node[last] = {**current, first: [value, *current[first][1:]]}
+            return raw, f"'{key}.{first}[0]'"
+        if isinstance(current, list):
+            node[last] = [value, *current[1:]]
+            return raw, f"'{key}[0]'"
+        node[last] = value
+        return raw, f"'{key}'"
+
+    raw = copy.deepcopy(RUAMEL_DEFAULT)
+    if names:
+        raw[names[0]] = names[1]
+    parse_params(raw)  # only the spoiled value below is wrong
+    for value in bad_numbers(kind, meta):
+        raw, named = spoiled(value)
+        with pytest.raises(LanggeoError) as exc:
+            parse_params(raw)
+        message = str(exc.value)
+        assert message.startswith(f"params: {named} must be "), (value, message)
+        if kind is float and isinstance(value, float) and not math.isfinite(value):
+            assert "must be a finite number" in message, message
+
+
+def test_nan_in_the_file_is_refused(tmp_path):
+    # The bug: `.nan` is YAML 1.2 for NaN, and NaN compares False with every bound.
+    text = (ROOT / "params.yaml").read_text().replace("damping: 0.01", "damping: .nan", 1)
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(LanggeoError, match=r"^params: 'signatures.damping' must be a finite "
+                                           r"number > 0, got nan$"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_reading_params_imports_nothing_heavy():
+    # In a fresh interpreter: other tests' imports would hide one here.
+    heavy = ("torch", "transformers", "sklearn", "pandas", "pyarrow", "langgeo.pruning",
+             "langgeo.baselines")
+    code = ("import sys; from langgeo.params import load_params; load_params('params.yaml'); "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_uriel_kinds_and_pruning_names_have_one_source():
+    from langgeo import baselines, params
+
+    assert baselines.URIEL_KINDS is params.URIEL_KINDS
+    assert tuple(baselines._KINDS) == params.URIEL_KINDS

@@ -203,6 +203,19 @@ def test_place_refuses_bad_input(project, tmp_path, capsys):
             rest = argv[2:] if argv[0] == "--params" else argv
             assert main([*params_args, "place", *rest, "--out", str(tmp_path / "x")]) == 2
             assert re.search(message, capsys.readouterr().err), message
+        # A code that is no language is named with its close matches; 'unknown' is allowed.
+        assert main(["--params", "params.yaml", "place", "--text", str(it), "--language",
+                     "itt", "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert "'itt' is no language code" in err and "did you mean" in err and "it" in err
+        # A folder of the user's is never written into.
+        mine = tmp_path / "mine"
+        mine.mkdir()
+        (mine / "notes.txt").write_text("my notes")
+        assert main(["--params", "params.yaml", "place", "--text", str(it), "--out",
+                     str(mine)]) == 2
+        assert "did not write" in capsys.readouterr().err
+        assert [p.name for p in mine.iterdir()] == ["notes.txt"]
         (root / "data/signatures/tiny/eld/fr.factors.parquet").rename(tmp_path / "fr.f")
         try:
             assert main(["--params", "params.yaml", "place", "--text", str(it)]) == 2

@@ -116,6 +116,30 @@ def test_prune_command_writes_a_loadable_model_with_a_card(scratch, capsys):
     assert "measured sparsity | 0.500000" in card and "| dense |" in card and "| pruned |" in card
 
 
+def test_prune_never_writes_into_a_folder_of_the_users(scratch, capsys):
+    from langgeo.cli import main
+    from langgeo.storage import OUTPUT_MARKER
+
+    mine = scratch / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    assert main(["prune", "--language", "ru", "--out", "mine"]) == 2
+    err = capsys.readouterr().err
+    assert "mine" in err and "did not write" in err
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert (mine / "notes.txt").read_text() == "my notes"
+    # A folder it wrote itself is replaced on a second run; a file is refused as well.
+    assert main(["prune", "--language", "ru", "--out", "ours"]) == 0
+    assert (scratch / "ours" / OUTPUT_MARKER).is_file()
+    (scratch / "ours" / "stale.bin").write_text("from the first run")
+    assert main(["prune", "--language", "ru", "--out", "ours"]) == 0
+    assert not (scratch / "ours" / "stale.bin").exists()
+    (scratch / "a-file").write_text("data")
+    assert main(["prune", "--language", "ru", "--out", "a-file"]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert (scratch / "a-file").read_text() == "data"
+
+
 @pytest.mark.parametrize("change,message", [
     ({"sparsity": 1.5}, "strictly between 0 and 1"),
     ({"pattern": "2:5"}, "n:m|divisible"),

@@ -190,6 +190,15 @@ def test_presets_validate_before_running(project, capsys):
         "-S", 'languages=["ja", "ru", "de", "es", "fr"]', "-S", 'datasets=["udhr"]',
         "-S", "dataset_catalog={udhr: {tokens_per_language: 128}}",
         "-S", 'pruning={dataset: "udhr"}']
+    # A reports folder that langgeo did not write is refused before hours of work.
+    from langgeo.presets import run_preset
+
+    mine = project / "reports" / "presets" / "small"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("my notes")
+    with pytest.raises(LanggeoError, match=r"presets/small already holds files"):
+        run_preset("small", project)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
     (project / "params.typo.yaml").write_text("langauges: [fr]\n")
     with pytest.raises(LanggeoError, match=r"sets key\(s\) \['langauges'\]"):
         preset_params("typo", project)

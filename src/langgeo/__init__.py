@@ -4,6 +4,10 @@ import os
 
 __version__ = "0.1.0"
 
+#: Set (to anything but 0) by ``langgeo --verbose``: the libraries' own progress bars and
+#: warnings (transformers' model loading) are shown.
+VERBOSE_ENV = "LANGGEO_VERBOSE"
+
 
 def usable_cores() -> int:
     """CPU cores this process may run on (its affinity where the OS reports one, as on Linux;

@@ -24,6 +24,8 @@ from importlib import resources
 import numpy as np
 
 from langgeo import LanggeoError
+from langgeo._util import single_threaded
+from langgeo.params import URIEL_KINDS
 
 __all__ = ["URIEL_KINDS", "DEFAULT_URIEL_KINDS", "CORPUS_SCRIPTS", "Baseline",
            "uriel_distances", "script_distances", "random_distances", "baseline_distances"]
@@ -38,7 +40,10 @@ _KINDS = {
     "phonological": ("features.npz", "P_"),
     "inventory": ("features.npz", "INV_"),
 }
-URIEL_KINDS: tuple[str, ...] = tuple(_KINDS)
+# The kind names are declared once, in langgeo.params (which validates params without numpy).
+if tuple(_KINDS) != URIEL_KINDS:
+    raise ImportError(f"langgeo.baselines knows URIEL+ kinds {list(_KINDS)}, but "
+                      f"langgeo.params.URIEL_KINDS are {list(URIEL_KINDS)}: make them agree")
 DEFAULT_URIEL_KINDS: tuple[str, ...] = ("geographic", "featural", "syntactic", "genetic")
 
 #: ISO 15924 script of each ``eld`` corpus language's text, checked against the text itself
@@ -126,6 +131,7 @@ def _angular_distances(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     return distances
 
 
+@single_threaded
 def uriel_distances(kind: str, iso639_3: Sequence[str], missing: str = "mean") -> Baseline:
     """URIEL+ distances of one kind between languages given by ISO 639-3 code.
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from langgeo import LanggeoError
+from langgeo import VERBOSE_ENV, LanggeoError
 from langgeo.layout import Layout
 
 if TYPE_CHECKING:  # imported lazily where used, so that `langgeo --help` starts fast
@@ -604,8 +604,9 @@ def cmd_preset(params, layout: Layout, args) -> None:
 def cmd_place(params, layout: Layout, args) -> None:
     import pandas as pd
 
+    from langgeo.families import check_language_codes
     from langgeo.placement import load_space, read_text
-    from langgeo.storage import atomic_path
+    from langgeo.storage import check_output_folder, output_folder
 
     languages = args.language or ["unknown"] * len(args.text)
     if len(languages) == 1:
@@ -613,6 +614,8 @@ def cmd_place(params, layout: Layout, args) -> None:
     if len(languages) != len(args.text):
         raise LanggeoError(f"{len(args.text)} texts but {len(languages)} --language codes; give "
                            "one code for all or one per text")
+    check_language_codes(languages, "--language")
+    out = check_output_folder(Path(args.out) if args.out else layout.placed(), "langgeo place")
     names = [Path(t).stem or Path(t).name for t in args.text]
     if len(set(names)) != len(names):
         names = [f"{n}-{i + 1}" for i, n in enumerate(names)]
@@ -627,8 +630,7 @@ def cmd_place(params, layout: Layout, args) -> None:
     table = pd.concat([guesses, coords], axis=1)
     neighbours = pd.concat([t.assign(text=name, rank=range(1, len(t) + 1))
                             for name, t in placement.neighbours.items()], ignore_index=True)
-    out = Path(args.out) if args.out else layout.placed()
-    with atomic_path(out) as tmp:
+    with output_folder(out, "langgeo place") as tmp:
         tmp.mkdir()
         table.to_csv(tmp / "placement.csv", index=False, float_format="%.6g")
         neighbours[["text", "rank", "code", "name", "family", "branch", "distance"]].to_csv(
@@ -730,7 +732,7 @@ def cmd_transfer(params, layout: Layout, args) -> None:
     from langgeo.transfer import run_transfer
 
     s = run_transfer(params, layout.root)
-    tracked = track_transfer(params, layout)
+    tracked = track_transfer(params, layout, s["seconds"])
     ours, lsp = s["tests"]["ours"], s["lsp"]
     print(f"transfer: {len(s['panel'])} languages, {s['model']} {s['method']} {s['pattern']} "
           f"in {s['seconds']['total']:.0f} s; d vs R Spearman {ours['rho']:.3f} "
@@ -746,11 +748,14 @@ def cmd_transfer(params, layout: Layout, args) -> None:
 
 
 def cmd_prune(params, layout: Layout, args) -> None:
+    from langgeo.storage import check_output_folder
     from langgeo.transfer import prune_for_language
 
     pr = params.pruning
     out = Path(args.out) if args.out else layout.root / "models" / "pruned" / (
         f"{pr.model if pr else 'model'}-{args.language}-{pr.method if pr else ''}")
+    # Before the minutes of pruning, not after: never into a folder of the user's.
+    check_output_folder(out, "langgeo prune")
     r = prune_for_language(params, layout.root, args.language, out)
     print(f"pruned for {args.language!r}: sparsity {r['sparsity']:.4f} in {r['seconds']:.0f} s; "
           f"held-out perplexity {r['dense']['ppl']:.2f} -> {r['pruned']['ppl']:.2f}, bits/byte "
@@ -790,6 +795,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     parser = argparse.ArgumentParser(prog="langgeo", description=__doc__)
     parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the libraries' own progress bars and warnings (model loading)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, options) in COMMANDS.items():
         p = sub.add_parser(name)
@@ -801,6 +808,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["prune"].add_argument(
         "--out", help="output folder (default: models/pruned/<model>-<language>-<method>)")
     args = parser.parse_args(argv)
+    if args.verbose:
+        os.environ[VERBOSE_ENV] = "1"  # in the environment, so that Ray workers see it too
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "urllib3", "alembic", "mlflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

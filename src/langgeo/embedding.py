@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from langgeo import LanggeoError
+from langgeo._util import single_threaded
 from langgeo.distances import check_matrix
 
 
+@single_threaded
 def classical_mds(distances: np.ndarray, n_components: int | None = None,
                   transform: str = "sqrt") -> tuple[np.ndarray, np.ndarray]:
     """Embed a symmetric distance matrix.
@@ -46,6 +48,7 @@ def classical_mds(distances: np.ndarray, n_components: int | None = None,
     return coords, eigenvalues
 
 
+@single_threaded
 def add_points(coords: np.ndarray, distances: np.ndarray, transform: str = "sqrt") -> np.ndarray:
     """Out-of-sample classical MDS (Gower, 1968): coordinates of new points in an existing
     embedding, the reference coordinates unchanged.

@@ -9,14 +9,18 @@ discards the others' results; failures are collected and reported together at th
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import shutil
+import socket
 import tempfile
 import time
 import traceback
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 from langgeo import LanggeoError
 from langgeo.jobs import SignatureJob, compute_signature, install, staging_folder
@@ -69,28 +73,75 @@ def _ray_job(job: SignatureJob, documents: list[str]) -> tuple[int, dict[str, by
         return tokens, {name: (Path(scratch) / name).read_bytes() for name in job.outputs()}
 
 
-def connect_ray(address: str):
+#: Ray Client retries a server it cannot reach for about 30 s (attempts of 5, 10 and 15 s)
+#: and then says only "connection timeout"; a plain TCP connect to its port is refused at
+#: once when nothing listens, and is given this long when the host does not answer.
+CLIENT_PROBE_TIMEOUT_S = 5.0
+
+
+def _unreachable(address: str, reason: str) -> LanggeoError:
+    return LanggeoError(
+        f"no Ray cluster reachable at engine.address={address!r} ({reason}). Start one with "
+        "`ray start --head` (README, \"Engines\"), use 'local' for a cluster inside this "
+        "process, or set engine.kind to local")
+
+
+def _check_client_address(address: str) -> None:
+    """Fail in seconds, with the address and the fix, where Ray Client would retry for half a
+    minute: a ``ray://`` address without a port, a missing client extra, a closed port."""
+    parts = urllib.parse.urlsplit(address)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number
+        host, port = None, None
+    if not host or port is None:
+        raise LanggeoError(
+            f"params: engine.address={address!r} is not ray://<host>:<port>; the port is the "
+            "head node's Ray Client port, 10001 unless `ray start --head "
+            "--ray-client-server-port` set another")
+    if importlib.util.find_spec("grpc") is None:
+        raise LanggeoError(
+            f"engine.address={address!r} needs the Ray Client (grpcio), which is not installed; "
+            "`pip install -r requirements.txt -c requirements.lock` (ray[client]==2.60.0)")
+    try:
+        socket.create_connection((host, port), timeout=CLIENT_PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        raise _unreachable(address, f"nothing accepts connections on {host}:{port}: {why}; "
+                                    "is `ray start --head` running there, with its Ray Client "
+                                    "port open to this machine?") from exc
+
+
+def connect_ray(address: str) -> ModuleType:
     """Join the Ray cluster at ``address`` (``auto``, ``ray://host:port``) or start one in
     this process (``local``); a cluster already joined in this process (e.g.
-    ``ray.init(num_cpus=2)`` in a test) is used as it is."""
+    ``ray.init(num_cpus=2)`` in a test) is used as it is. Returns the ``ray`` module."""
     try:
         import ray
     except ImportError as exc:
         raise LanggeoError("params: 'engine.kind' is ray but ray is not installed; "
-                           "`pip install ray==2.60.0` (pinned in requirements.txt)") from exc
+                           "`pip install -r requirements.txt -c requirements.lock` "
+                           "(ray[client]==2.60.0)") from exc
     if ray.is_initialized():
         return ray
+    if address.startswith("ray://"):
+        _check_client_address(address)
     try:
         if address == "local":
             ray.init(include_dashboard=False, log_to_driver=False)
         else:
             ray.init(address=address, log_to_driver=False)
     except Exception as exc:  # ConnectionError, or a timeout, from ray's client
-        raise LanggeoError(
-            f"no Ray cluster reachable at engine.address={address!r} ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}). Start one with `ray start "
-            "--head` (README, \"Engines\"), use 'local' for a cluster inside this process, or "
-            "set engine.kind to local") from exc
+        # Ray Client puts the server's traceback under its first line; its last line says why.
+        lines = [line for line in str(exc).splitlines() if line.strip()] or [""]
+        why = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1].strip()}"
+        if address.startswith("ray://"):
+            # The port answered, so the likely causes are these two, which Ray Client
+            # reports only as a timeout.
+            why += ("; is the port the head's Ray Client port (10001 by default, not the GCS "
+                    "port 6379), and if the cluster uses token authentication, are "
+                    "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN set here?")
+        raise _unreachable(address, f"{type(exc).__name__}: {why}") from exc
     return ray
 
 

@@ -24,6 +24,7 @@ from sklearn.metrics.cluster import contingency_matrix
 from threadpoolctl import threadpool_limits
 
 from langgeo import LanggeoError
+from langgeo._util import single_threaded
 from langgeo.distances import check_matrix
 from langgeo.embedding import classical_mds
 
@@ -170,6 +171,7 @@ def _permutation_p(statistic: Callable[[np.ndarray], np.ndarray], observed: floa
     return (1 + count) / (1 + n_permutations)
 
 
+@single_threaded
 def mantel_test(a: np.ndarray, b: np.ndarray, n_permutations: int = N_MANTEL_PERMUTATIONS,
                 seed: int = 0, chunk: int = 500) -> tuple[float, float]:
     """Mantel test: Spearman correlation of the upper triangles of two ``(n, n)`` distance
@@ -207,6 +209,7 @@ def mantel_test(a: np.ndarray, b: np.ndarray, n_permutations: int = N_MANTEL_PER
     return rho, _permutation_p(correlation, rho, n, n_permutations, seed, chunk)
 
 
+@single_threaded
 def partial_mantel_test(a: np.ndarray, b: np.ndarray, control: np.ndarray,
                         n_permutations: int = N_MANTEL_PERMUTATIONS, seed: int = 0,
                         chunk: int = 500) -> dict[str, float]:
@@ -327,6 +330,7 @@ def _interval(statistic: Callable[[np.ndarray], float], n_items: int, n_bootstra
     return bootstrap_interval(statistic, n_items, n_bootstrap, seed)
 
 
+@single_threaded
 def evaluate_distances(distances: np.ndarray, labels: Mapping[str, Sequence[str]], *,
                        transform: str = "sqrt", kmeans_seeds: int = 10, seed: int = 0,
                        n_permutations: int = N_PERMUTATIONS, n_bootstrap: int = N_BOOTSTRAP,

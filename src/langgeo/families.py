@@ -13,6 +13,7 @@ Kurdish, ``ckb``).
 
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Sequence
 from importlib import resources
@@ -22,7 +23,7 @@ import pandas as pd
 
 from langgeo import LanggeoError
 
-__all__ = ["LABEL_COLUMNS", "known_languages", "language_labels"]
+__all__ = ["LABEL_COLUMNS", "check_language_codes", "known_languages", "language_labels"]
 
 #: Columns of the table returned by :func:`language_labels`, in order.
 LABEL_COLUMNS: tuple[str, ...] = ("code", "iso639_3", "name", "glottocode", "family", "branch")
@@ -126,6 +127,21 @@ def known_languages() -> pd.DataFrame:
         sorted by ``code``. The frame is a fresh copy and may be modified.
     """
     return _load_known().copy()
+
+
+def check_language_codes(codes: Sequence[str], where: str) -> None:
+    """Raise unless every code is a language of :func:`known_languages` or ``unknown`` (a
+    text whose language the user does not know), naming the close matches of each other
+    code; ``where`` names the input (e.g. ``--language``)."""
+    known = set(_load_known()["code"])
+    bad = [code for code in dict.fromkeys(codes) if code != "unknown" and code not in known]
+    if bad:
+        near = {code: difflib.get_close_matches(code, sorted(known), n=3) for code in bad}
+        hints = "; ".join(f"{code!r}: did you mean {', '.join(m)}?" if m
+                          else f"{code!r}: no close match" for code, m in near.items())
+        raise LanggeoError(f"{where}: {', '.join(map(repr, bad))} is no language code of "
+                           f"langgeo/resources/languages.csv ({hints}); give an ISO 639-1 "
+                           "code from that table, or 'unknown'")
 
 
 def language_labels(codes: Sequence[str]) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from langgeo import LanggeoError
+from langgeo._util import single_threaded
 from langgeo.distances import check_matrix
 from langgeo.evaluation import average_linkage
 from langgeo.storage import atomic_path
@@ -278,6 +279,7 @@ def scatter_figure(path: str | Path, coords: np.ndarray, codes: Sequence[str],
     return _save(fig, path)
 
 
+@single_threaded
 def tsne_coords(latent: np.ndarray, seed: int = 0, perplexity: float | None = None
                 ) -> np.ndarray:
     """t-SNE (scikit-learn, PCA initialisation) of latent vectors ``(n, k)`` to ``(n, 2)``.
@@ -299,6 +301,7 @@ def umap_available() -> bool:
     return importlib.util.find_spec("umap") is not None
 
 
+@single_threaded
 def umap_coords(latent: np.ndarray, seed: int = 0, n_neighbors: int | None = None
                 ) -> np.ndarray:
     """UMAP (package umap-learn) of latent vectors ``(n, k)`` to ``(n, 2)``, deterministic

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from langgeo import LanggeoError
+from langgeo._util import single_threaded
 from langgeo.evaluation import evaluate_distances, mantel_test
 
 #: Rows of the similarity matrix held at once: 1024 rows × 26,400 points (440 languages ×
@@ -287,6 +288,7 @@ class ModelLayers:
     distances: list[np.ndarray]
 
 
+@single_threaded
 def analyse_layers(states: np.ndarray, languages: Sequence[str],
                    gold: Mapping[str, Sequence[str]], weights: np.ndarray | None, *,
                    k: int = 5, t: int = 3, seed: int = 0, centre: bool = True,

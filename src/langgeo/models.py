@@ -6,21 +6,35 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import logging
 import os
+import time
 import tempfile
 from pathlib import Path
 
 import torch
 
-from langgeo import LanggeoError
+from langgeo import VERBOSE_ENV, LanggeoError
 from langgeo.params import ModelSpec
 from langgeo.storage import atomic_path
 
+
+log = logging.getLogger(__name__)
 
 def _offline_by_default() -> None:
     # Without this, a missing hub id costs ~50 s of retries before failing; a user who wants
     # the network sets HF_HUB_OFFLINE=0 explicitly.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Unless verbose, a model load is one line of this module's log: transformers' bars
+    # would bury a command's own progress and summary.
+    from transformers.utils import logging as hf_logging
+
+    if os.environ.get(VERBOSE_ENV, "0") in ("", "0"):
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    else:
+        hf_logging.enable_progress_bar()
+        hf_logging.set_verbosity_warning()
 
 
 def _from_pretrained(source: str, what: str, dtype: torch.dtype | str, **kwargs):
@@ -146,5 +160,10 @@ def load_model(model_dir: str | os.PathLike[str], device: str = "cpu",
     if device == "cuda" and not torch.cuda.is_available():
         raise LanggeoError("params: 'signatures.device' is cuda but no CUDA device is visible; "
                            "set it to cpu")
+    start = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    log.info("loaded %s (%s, %.1fM parameters, %s on %s) in %.1f s", model_dir,
+             type(model).__name__, model.num_parameters() / 1e6, dtype, device,
+             time.perf_counter() - start)
+    return model

@@ -1,13 +1,34 @@
-"""Typed, validated view of ``params.yaml``: malformed params fail here, before any work."""
+"""Typed, validated view of ``params.yaml``: malformed params fail here, before any work.
+
+Each section of ``params.yaml`` is declared once, as a frozen dataclass below whose fields are
+the section's keys. A field's type says what its value must be (``bool``, ``int``, ``float``,
+``str``, ``X | None`` where null is allowed, ``tuple[X, ...]`` for a YAML list,
+``dict[str, tuple[X, ...]]``, or another section), and :func:`param` puts the rest in the
+field's metadata: ``choices``, bounds (``gt``, ``ge``, ``lt``, ``le``; every number must also
+be finite), list rules (``min_len``, ``distinct``), which catalog ``sources`` understand the
+key, a ``check`` of its own. One generic reader, :func:`_build`, turns a mapping into any such
+dataclass; the keys it allows are the fields, so a typo is refused naming the nearest valid
+key. A key is optional where its field has a default, unless declared ``required``. Rules that
+tie several fields together live in :func:`_check_consistency`.
+
+A new key is a new field; a new section a new dataclass and a field of :class:`Params`.
+Reading params imports nothing heavy (no torch, no pandas): the CLI reads them first.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import hashlib
 import json
+import math
 import os
 import re
 import string
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,35 +47,64 @@ TRANSFORMS = ("sqrt", "none")
 DISTANCE_KINDS = ("hamming", "l2", "cosine", "factors")
 LABEL_LEVELS = ("branch", "family")
 ENGINE_KINDS = ("local", "ray")
-
-# Keys each params section understands: anything else is most likely a typo and is rejected,
-# naming the nearest valid key. "" is the top level. A new key or section goes here (catalog
-# entries are checked per source: _MODEL_KEYS, _DATASET_KEYS).
-KNOWN_KEYS: dict[str, set[str]] = {
-    "": {"seed", "languages", "models", "datasets", "model_catalog", "dataset_catalog",
-         "calibration", "signatures", "engine", "distances", "embedding", "evaluation",
-         "baselines", "tracking", "synthetic", "pruning", "interlingua"},
-    "calibration": {"tokens_per_language", "seq_len"},
-    "signatures": {"score", "binarization", "damping", "batch_size", "device", "dtype",
-                   "keep_scores", "store_bits"},
-    "engine": {"kind", "address", "cpus_per_job", "gpus_per_job", "max_retries"},
-    "distances": {"kind"},
-    "embedding": {"distance_transform", "n_components"},
-    "evaluation": {"label_level", "kmeans_seeds", "n_permutations", "n_bootstrap",
-                   "hdbscan_min_cluster_size", "mantel_permutations"},
-    "baselines": {"uriel_kinds", "missing"},
-    "tracking": {"experiment"},
-    "synthetic": {"language", "dataset", "transformations", "tokens", "seed"},
-    "pruning": {"model", "dataset", "method", "sparsity", "pattern", "damping", "panel",
-                "calibration_tokens", "heldout_tokens", "seq_len", "batch_size", "distances",
-                "permutations"},
-    "interlingua": {"dataset", "max_units", "pooling", "k", "t", "centre", "batch_size",
-                    "seed"},
-}
-
 SYNTHETIC_TRANSFORMATIONS = ("substitute", "scramble")
-
 POOLINGS = ("mean", "mean_no_bos")
+PRUNING_METHODS = ("sparsegpt", "wanda", "magnitude")  # langgeo.pruning.METHODS
+# The URIEL+ distance kinds; langgeo.baselines maps each to its data file and checks that it
+# knows exactly these (here so that reading params does not import numpy's world).
+URIEL_KINDS = ("geographic", "genetic", "featural", "syntactic", "phonological", "inventory")
+
+
+# The rules a field may declare in param(...), and their defaults.
+_RULES: dict[str, Any] = dict(choices=(), gt=None, ge=None, lt=None, le=None, why="",
+                              min_len=0, distinct=False, what="", required=False, sources=None,
+                              catalog=None, check=None, from_key=True)
+
+
+def param(default: Any = dataclasses.MISSING, **rules: Any) -> Any:
+    """A dataclass field with its validation ``rules`` (of :data:`_RULES`) as metadata.
+
+    ``choices``: allowed strings (of a string, of a list's items, of a mapping's keys).
+    ``gt``/``ge``/``lt``/``le``: bounds of a number or of a list's numbers; ``why`` explains
+    them in the message. ``min_len``, ``distinct``: of a list, whose items are ``what``
+    (singular). ``required``: the key must be present although the field has a default.
+    ``sources``: the catalog sources that understand the key (None: all). ``catalog``: the
+    value names entries of that top-level catalog. ``check(key, value)``: a rule of its own,
+    raising :class:`LanggeoError`. ``from_key=False``: filled by the reader, not a key."""
+    if unknown := set(rules) - set(_RULES):
+        raise TypeError(f"param() has no rule(s) {sorted(unknown)}")
+    return dataclasses.field(default=default, metadata={**_RULES, **rules})
+
+
+def _check_sha256(key: str, value: str | None) -> None:
+    if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise LanggeoError(f"params: '{key}' must be 64 lowercase hex digits or absent, "
+                           f"got {value!r}")
+
+
+def _check_template(key: str, template: str) -> None:
+    example = "write columns of the language table in braces, e.g. '20231101.{wikipedia}'"
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise LanggeoError(f"params: '{key}' {template!r} is not a valid template ({exc}); "
+                           f"{example}") from exc
+    if not all(f.isidentifier() for f in fields):
+        raise LanggeoError(f"params: '{key}' {template!r} must name columns of the language "
+                           f"table in braces, e.g. '20231101.{{wikipedia}}'")
+
+
+def _check_address(key: str, address: str) -> None:
+    if not (address in ("auto", "local") or address.startswith("ray://")):
+        raise LanggeoError(f"params: '{key}' is {address!r}; use auto (a cluster started with "
+                           "`ray start`), ray://<host>:<port> or local")
+
+
+def _check_pattern(key: str, pattern: str) -> None:
+    try:
+        parse_pattern(0.5, pattern)  # the pattern alone: sparsity is a field of its own
+    except LanggeoError as exc:
+        raise LanggeoError(f"params: '{key}': {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -66,13 +116,13 @@ class ModelSpec:
     ``assemble(path)``; checked against ``sha256`` when one is given.
     ``pretrained``: a hub id or local folder for ``from_pretrained``."""
 
-    name: str
-    source: str
-    package: str | None = None
-    gguf_file: str | None = None
-    sha256: str | None = None
-    id: str | None = None
-    revision: str | None = None
+    name: str = param(from_key=False)
+    source: str = param(choices=MODEL_SOURCES)
+    package: str | None = param(None, sources=("gguf-package",), required=True)
+    gguf_file: str | None = param(None, sources=("gguf-package",), required=True)
+    sha256: str | None = param(None, sources=("gguf-package",), check=_check_sha256)
+    id: str | None = param(None, sources=("pretrained",), required=True)
+    revision: str | None = param(None, sources=("pretrained",))
 
 
 @dataclass(frozen=True)
@@ -90,35 +140,36 @@ class DatasetSpec:
     dataset (a parallel corpus cannot give every language as many tokens as a large one).
     """
 
-    name: str
-    source: str
-    hub_id: str | None = None
-    config_template: str | None = None
-    revision: str | None = None
-    split: str = "train"
-    path: str | None = None
-    text_field: str = "text"
-    shuffle_buffer: int = 10_000
-    min_chars: int = 0
-    tokens_per_language: int | None = None
+    name: str = param(from_key=False)
+    source: str = param(choices=DATASET_SOURCES)
+    hub_id: str | None = param(None, sources=("hub",), required=True)
+    config_template: str | None = param(None, sources=("hub",), required=True,
+                                        check=_check_template)
+    revision: str | None = param(None, sources=("hub",))  # a commit
+    split: str = param("train", sources=("hub",))
+    path: str | None = param(None, sources=("local",), required=True)
+    text_field: str = param("text", sources=("hub", "local"))
+    shuffle_buffer: int = param(10_000, sources=("hub", "local"), gt=0)
+    min_chars: int = param(0, sources=("hub", "local"), ge=0)
+    tokens_per_language: int | None = param(None, gt=0)
 
 
 @dataclass(frozen=True)
 class Calibration:
-    tokens_per_language: int
-    seq_len: int
+    tokens_per_language: int = param(gt=0)
+    seq_len: int = param(ge=2, why=" (BOS + one token)")
 
 
 @dataclass(frozen=True)
 class Signatures:
-    score: str
-    binarization: str
-    damping: float
-    batch_size: int
-    device: str
-    dtype: str
-    keep_scores: int
-    store_bits: bool = True
+    score: str = param(choices=SCORES)
+    binarization: str = param(choices=BINARIZATIONS)
+    damping: float = param(gt=0)
+    batch_size: int = param(gt=0)
+    device: str = param(choices=DEVICES)
+    dtype: str = param(choices=DTYPES)
+    keep_scores: int = param(ge=0, why=" (0 keeps none)")
+    store_bits: bool = param(True)
 
 
 @dataclass(frozen=True)
@@ -126,43 +177,44 @@ class Engine:
     """Where signature jobs run (``langgeo.engines``); it never changes the bits, so it is not
     a dependency of the signature stage."""
 
-    kind: str = "local"
-    address: str = "auto"
-    cpus_per_job: int = 1
-    gpus_per_job: float = 0
-    max_retries: int = 3
+    kind: str = param("local", choices=ENGINE_KINDS, required=True)
+    address: str = param("auto", check=_check_address)
+    cpus_per_job: int = param(1, gt=0)
+    gpus_per_job: float = param(0, ge=0)  # fractions share a GPU between jobs
+    max_retries: int = param(3, ge=0)
 
 
 @dataclass(frozen=True)
 class Distances:
-    kind: str
+    kind: str = param(choices=DISTANCE_KINDS)
 
 
 @dataclass(frozen=True)
 class Embedding:
-    distance_transform: str
-    n_components: int | None
+    distance_transform: str = param(choices=TRANSFORMS)
+    n_components: int | None = param(gt=0)
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    label_level: str
-    kmeans_seeds: int
-    n_permutations: int
-    n_bootstrap: int
-    hdbscan_min_cluster_size: int
-    mantel_permutations: int
+    label_level: str = param(choices=LABEL_LEVELS)
+    kmeans_seeds: int = param(gt=0)
+    n_permutations: int = param(gt=0)
+    n_bootstrap: int = param(ge=0, why=" (0 skips it)")
+    # scikit-learn's HDBSCAN refuses smaller clusters, which would fail after all the work.
+    hdbscan_min_cluster_size: int = param(ge=2, why=" (scikit-learn's HDBSCAN needs 2)")
+    mantel_permutations: int = param(gt=0)
 
 
 @dataclass(frozen=True)
 class Baselines:
-    uriel_kinds: tuple[str, ...]
-    missing: str
+    uriel_kinds: tuple[str, ...] = param(choices=URIEL_KINDS)
+    missing: str = param(choices=("mean", "error"))
 
 
 @dataclass(frozen=True)
 class Tracking:
-    experiment: str
+    experiment: str = param()
 
 
 @dataclass(frozen=True)
@@ -171,70 +223,33 @@ class Synthetic:
     ``dataset`` (any entry of the catalog) by each transformation at each strength,
     ``tokens`` calibration tokens each."""
 
-    language: str
-    dataset: str
-    transformations: dict[str, tuple[float, ...]]
-    tokens: int
-    seed: int
+    language: str = param()
+    dataset: str = param()
+    # transformation -> its strengths (the bounds, min_len and distinct are the strengths')
+    transformations: dict[str, tuple[float, ...]] = param(
+        choices=SYNTHETIC_TRANSFORMATIONS, gt=0, le=1, min_len=2, distinct=True,
+        what="strength")
+    tokens: int = param(gt=0)
+    seed: int = param(ge=0)  # seeds numpy, which refuses negative seeds
 
 
 @dataclass(frozen=True)
 class Pruning:
     """The cross-lingual pruning panel (``langgeo transfer``) and ``langgeo prune``."""
 
-    model: str
-    dataset: str
-    method: str
-    sparsity: float
-    pattern: str
-    damping: float
-    panel: tuple[str, ...]
-    calibration_tokens: int
-    heldout_tokens: int
-    seq_len: int
-    batch_size: int
-    distances: str
-    permutations: int
-
-
-PRUNING_METHODS = ("sparsegpt", "wanda", "magnitude")
-
-
-def _pruning(raw: dict[str, Any]) -> Pruning | None:
-    if "pruning" not in raw:
-        return None
-    sec, where = _get(raw, "pruning", "", dict), "pruning."
-    panel = _get(sec, "panel", where, list)
-    if (len(panel) < 4 or not all(isinstance(c, str) for c in panel)
-            or len(set(panel)) != len(panel)):
-        raise LanggeoError("params: 'pruning.panel' must list at least 4 distinct language codes")
-    seq_len = _positive(sec, "seq_len", where)
-    if seq_len < 2:
-        raise LanggeoError("params: 'pruning.seq_len' must be at least 2 (BOS + one token)")
-    tokens = {}
-    for key in ("calibration_tokens", "heldout_tokens"):
-        tokens[key] = _positive(sec, key, where)
-        if tokens[key] % seq_len:
-            raise LanggeoError(f"params: 'pruning.{key}' ({tokens[key]}) must be a multiple of "
-                               f"'pruning.seq_len' ({seq_len})")
-    damping = float(_get(sec, "damping", where, (int, float)))
-    if damping <= 0:
-        raise LanggeoError(f"params: 'pruning.damping' must be > 0, got {damping}")
-    from langgeo.pruning import parse_pattern
-
-    sparsity = _get(sec, "sparsity", where, (int, float))
-    pattern = str(_get(sec, "pattern", where, str))
-    try:
-        parse_pattern(sparsity, pattern)
-    except LanggeoError as exc:
-        raise LanggeoError(f"params: 'pruning': {exc}") from exc
-    return Pruning(model=_get(sec, "model", where, str), dataset=_get(sec, "dataset", where, str),
-                   method=_choice(sec, "method", where, PRUNING_METHODS),
-                   sparsity=float(sparsity), pattern=pattern, damping=damping,
-                   panel=tuple(panel), seq_len=seq_len, **tokens,
-                   batch_size=_positive(sec, "batch_size", where),
-                   distances=_get(sec, "distances", where, str),
-                   permutations=_positive(sec, "permutations", where))
+    model: str = param()
+    dataset: str = param()
+    method: str = param(choices=PRUNING_METHODS)
+    sparsity: float = param(gt=0, lt=1)
+    pattern: str = param(check=_check_pattern)
+    damping: float = param(gt=0)
+    panel: tuple[str, ...] = param(min_len=4, distinct=True, what="language code")
+    calibration_tokens: int = param(gt=0)
+    heldout_tokens: int = param(gt=0)
+    seq_len: int = param(ge=2, why=" (BOS + one token)")
+    batch_size: int = param(gt=0)
+    distances: str = param()
+    permutations: int = param(gt=0)
 
 
 @dataclass(frozen=True)
@@ -242,64 +257,73 @@ class Interlingua:
     """ILO on parallel text (``langgeo interlingua``): the ``dataset`` (a catalog entry of
     source ``udhr``), the first ``max_units`` aligned units (None: all), the ``pooling`` of
     token states, ``k`` neighbours, bridge threshold ``t``, ``centre`` for the representation
-    distance, units per forward pass and the seed of the controls."""
+    distance, units per forward pass and the seed of the controls. The section may be left
+    out (these defaults); where present it names every key but ``max_units``."""
 
-    dataset: str = "udhr"
-    max_units: int | None = 60
-    pooling: str = "mean"
-    k: int = 5
-    t: int = 3
-    centre: bool = True
-    batch_size: int = 8
-    seed: int = 0
+    dataset: str = param("udhr", required=True)
+    max_units: int | None = param(60, gt=0)
+    pooling: str = param("mean", choices=POOLINGS, required=True)
+    k: int = param(5, gt=0, required=True)
+    t: int = param(3, gt=0, required=True)
+    centre: bool = param(True, required=True)
+    batch_size: int = param(8, gt=0, required=True)
+    seed: int = param(0, ge=0, required=True)
 
 
-def _interlingua(raw: dict[str, Any]) -> Interlingua:
-    section = raw.get("interlingua")
-    if section is None:
-        return Interlingua()
-    where = "interlingua."
-    if not isinstance(section, dict):
-        raise LanggeoError("params: 'interlingua' must be a mapping; see params.yaml")
-    unknown = sorted(set(section) - set(Interlingua.__dataclass_fields__))
-    if unknown:
-        raise LanggeoError(f"params: 'interlingua' has unknown key(s) {unknown}; allowed: "
-                           f"{sorted(Interlingua.__dataclass_fields__)}")
-    dataset = _get(section, "dataset", where, str)
-    entry = raw.get("dataset_catalog", {}).get(dataset)
-    if not isinstance(entry, dict) or entry.get("source") != "udhr":
-        raise LanggeoError(f"params: 'interlingua.dataset' is {dataset!r}; name an entry of "
-                           "'dataset_catalog' with source udhr (parallel text)")
-    max_units = section.get("max_units")
-    if max_units is not None:
-        max_units = _positive(section, "max_units", where)
-    k, t = _positive(section, "k", where), _positive(section, "t", where)
-    if t > k:
-        raise LanggeoError(f"params: 'interlingua.t' ({t}) exceeds 'interlingua.k' ({k}): "
-                           f"{k} neighbours cannot come from {t} languages")
-    return Interlingua(dataset, max_units, _choice(section, "pooling", where, POOLINGS), k, t,
-                       _get(section, "centre", where, bool),
-                       _positive(section, "batch_size", where), _get(section, "seed", where, int))
+@dataclass(frozen=True)
+class Pattern:
+    """What to prune: ``nm = None`` for unstructured ``sparsity``, else ``(n, m)``: keep ``n``
+    of every ``m`` consecutive weights of a row."""
+
+    sparsity: float
+    nm: tuple[int, int] | None = None
+
+    @property
+    def name(self) -> str:
+        return "unstructured" if self.nm is None else f"{self.nm[0]}:{self.nm[1]}"
+
+    @property
+    def target(self) -> float:
+        """The fraction of weights this pattern prunes."""
+        return self.sparsity if self.nm is None else 1 - self.nm[0] / self.nm[1]
+
+
+def parse_pattern(sparsity: float, pattern: str = "unstructured") -> Pattern:
+    """Validate ``sparsity`` (in (0, 1)) and ``pattern`` (``unstructured`` or ``"n:m"``)."""
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) \
+            or not 0 < sparsity < 1:
+        raise LanggeoError(f"sparsity must be a number strictly between 0 and 1, got "
+                           f"{sparsity!r}")
+    if pattern == "unstructured":
+        return Pattern(float(sparsity))
+    match = re.fullmatch(r"(\d+):(\d+)", str(pattern))
+    if not match or not 0 < int(match[1]) < int(match[2]):
+        raise LanggeoError(f"pruning pattern {pattern!r}: use 'unstructured' or 'n:m' with "
+                           "0 < n < m (keep n of every m weights), e.g. '2:4' or '4:8'")
+    return Pattern(float(sparsity), (int(match[1]), int(match[2])))
 
 
 @dataclass(frozen=True)
 class Params:
-    seed: int
-    languages: tuple[str, ...]
-    models: tuple[ModelSpec, ...]
-    datasets: tuple[DatasetSpec, ...]
-    calibration: Calibration
-    signatures: Signatures
-    distances: Distances
-    embedding: Embedding
-    evaluation: Evaluation
-    baselines: Baselines
-    tracking: Tracking
-    raw: dict[str, Any]
-    engine: Engine = Engine()
-    synthetic: Synthetic | None = None
-    pruning: Pruning | None = None
-    interlingua: Interlingua = Interlingua()
+    seed: int = param(ge=0)  # seeds numpy, which refuses negative seeds
+    languages: tuple[str, ...] = param(min_len=1, distinct=True, what="language code")
+    models: tuple[ModelSpec, ...] = param(catalog="model_catalog", min_len=1, distinct=True,
+                                          what="name from 'model_catalog'")
+    datasets: tuple[DatasetSpec, ...] = param(catalog="dataset_catalog", min_len=1,
+                                              distinct=True, what="name from 'dataset_catalog'")
+    calibration: Calibration = param()
+    signatures: Signatures = param()
+    distances: Distances = param()
+    embedding: Embedding = param()
+    evaluation: Evaluation = param()
+    baselines: Baselines = param()
+    tracking: Tracking = param()
+    # The mapping as read: config_hash and flat_params use it, and presets merge into it.
+    raw: dict[str, Any] = param(from_key=False)
+    engine: Engine = param(Engine())
+    synthetic: Synthetic | None = param(None)
+    pruning: Pruning | None = param(None)
+    interlingua: Interlingua = param(Interlingua())
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:
@@ -337,41 +361,12 @@ class Params:
         if name not in catalog:
             raise LanggeoError(f"params: 'synthetic.dataset' is {name!r}, which is not in "
                                f"'dataset_catalog' {sorted(catalog)}")
-        return _dataset(name, catalog[name])
+        return _entry(DatasetSpec, "dataset_catalog", name, catalog[name])
 
     def config_hash(self) -> str:
         """Short, stable hash of the whole params: names one pipeline configuration."""
         blob = json.dumps(self.raw, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
-
-
-def _get(section: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...]) -> Any:
-    if not isinstance(section, dict) or key not in section:
-        raise LanggeoError(f"params: missing '{where}{key}'; see params.yaml in the repository")
-    value = section[key]
-    # bool is an int subclass; a YAML `true` where a number belongs is a typo, not a 1.
-    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _tuple(kind)):
-        names = "/".join(t.__name__ for t in _tuple(kind))
-        raise LanggeoError(f"params: '{where}{key}' must be {names}, got {value!r}")
-    return value
-
-
-def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _choice(section: dict[str, Any], key: str, where: str, choices: tuple[str, ...]) -> str:
-    value = _get(section, key, where, str)
-    if value not in choices:
-        raise LanggeoError(f"params: '{where}{key}' is {value!r}; choose one of {list(choices)}")
-    return value
-
-
-def _positive(section: dict[str, Any], key: str, where: str) -> int:
-    value = _get(section, key, where, int)
-    if value <= 0:
-        raise LanggeoError(f"params: '{where}{key}' must be a positive integer, got {value}")
-    return value
 
 
 def check_keys(section: Any, where: str, allowed: set[str], context: str = "") -> None:
@@ -389,246 +384,224 @@ def check_keys(section: Any, where: str, allowed: set[str], context: str = "") -
                        f"{sorted(allowed)}")
 
 
-def _check_sections(raw: dict[str, Any]) -> None:
-    for section, allowed in KNOWN_KEYS.items():
-        check_keys(raw if section == "" else raw.get(section), section, allowed)
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)  # the annotations are strings (future annotations)
 
 
-def _engine(raw: dict[str, Any]) -> Engine:
-    if "engine" not in raw:
-        return Engine()
-    entry = _get(raw, "engine", "", dict)
-    where = "engine."
-    engine = Engine(kind=_choice(entry, "kind", where, ENGINE_KINDS),
-                    address=_optional(entry, "address", where, str, Engine.address),
-                    cpus_per_job=(_positive(entry, "cpus_per_job", where)
-                                  if "cpus_per_job" in entry else Engine.cpus_per_job),
-                    gpus_per_job=float(_optional(entry, "gpus_per_job", where, (int, float),
-                                                 Engine.gpus_per_job)),
-                    max_retries=_optional(entry, "max_retries", where, int, Engine.max_retries))
-    if engine.gpus_per_job < 0 or engine.max_retries < 0:
-        raise LanggeoError("params: 'engine.gpus_per_job' and 'engine.max_retries' must be >= 0")
-    if not (engine.address in ("auto", "local") or engine.address.startswith("ray://")):
-        raise LanggeoError(f"params: 'engine.address' is {engine.address!r}; use auto (a "
-                           "cluster started with `ray start`), ray://<host>:<port> or local")
-    return engine
+def _unwrap(tp: Any) -> tuple[Any, bool]:
+    """``(X, True)`` for ``X | None``, else ``(tp, False)``."""
+    if isinstance(tp, types.UnionType):
+        return next(a for a in typing.get_args(tp) if a is not type(None)), True
+    return tp, False
 
 
-def _optional(section: dict[str, Any], key: str, where: str, kind: type, default: Any) -> Any:
-    return _get(section, key, where, kind) if key in section else default
+def _join(*words: str) -> str:
+    return " ".join(w for w in words if w)
 
 
-# Keys each model and dataset source understands; anything else is most likely a typo.
-_MODEL_KEYS = {
-    "gguf-package": {"source", "package", "gguf_file", "sha256"},
-    "pretrained": {"source", "id", "revision"},
-}
-_DATASET_KEYS = {
-    "eld": {"source"},
-    "udhr": {"source"},
-    "hub": {"source", "hub_id", "config_template", "revision", "split", "text_field",
-            "shuffle_buffer", "min_chars"},
-    "local": {"source", "path", "text_field", "shuffle_buffer", "min_chars"},
-}
-# Keys every dataset source understands.
-_COMMON_DATASET_KEYS = {"tokens_per_language"}
+def _range(meta: Mapping[str, Any], kind: type) -> str:
+    """The bounds of ``meta`` in words: '> 0', 'in (0, 1]', 'a positive integer'..."""
+    gt, ge, lt, le = meta["gt"], meta["ge"], meta["lt"], meta["le"]
+    if kind is int and (lt, le) == (None, None) and (gt == 0 or (ge or 0) >= 1):
+        return _join("a positive integer", f">= {ge}" if ge and ge > 1 else "")
+    if gt is not None and lt is not None:
+        return f"strictly between {gt} and {lt}"
+    low, high = (gt, ge) != (None, None), (lt, le) != (None, None)
+    if low and high:
+        return (f"in {'(' if gt is not None else '['}{ge if gt is None else gt}, "
+                f"{le if lt is None else lt}{')' if lt is not None else ']'}")
+    return _join(*(f"{op} {bound}" for op, bound in
+                   (("<", lt), ("<=", le), (">", gt), (">=", ge)) if bound is not None))
 
 
-def _dataset(name: str, entry: Any) -> DatasetSpec:
-    where = f"dataset_catalog.{name}."
-    source = _choice(entry, "source", where, DATASET_SOURCES)
-    check_keys(entry, where[:-1], _DATASET_KEYS[source] | _COMMON_DATASET_KEYS,
-               f" for source {source!r}")
-    tokens = _positive(entry, "tokens_per_language", where) if "tokens_per_language" in entry \
-        else None
-    if source in ("eld", "udhr"):
-        return DatasetSpec(name, source, tokens_per_language=tokens)
-    min_chars = _optional(entry, "min_chars", where, int, DatasetSpec.min_chars)
-    if min_chars < 0:
-        raise LanggeoError(f"params: '{where}min_chars' must be >= 0, got {min_chars}")
-    shuffle_buffer = (_positive(entry, "shuffle_buffer", where) if "shuffle_buffer" in entry
-                      else DatasetSpec.shuffle_buffer)
-    common = dict(text_field=_optional(entry, "text_field", where, str, DatasetSpec.text_field),
-                  shuffle_buffer=shuffle_buffer, min_chars=min_chars)
-    common["tokens_per_language"] = tokens
-    if source == "local":
-        return DatasetSpec(name, source, path=_get(entry, "path", where, str), **common)
-    template = _get(entry, "config_template", where, str)
+_TYPE_NAMES = {bool: "bool", int: "int", float: "a number", str: "a string", tuple: "a list",
+               dict: "a mapping"}
+
+
+def _wrong_type(key: str, value: Any, kind: type, nullable: bool) -> LanggeoError:
+    return LanggeoError(f"params: '{key}' must be {_TYPE_NAMES[kind]}"
+                        f"{' or null' if nullable else ''}, got {value!r}")
+
+
+def _number(key: str, value: Any, kind: type, meta: Mapping[str, Any], nullable: bool) -> Any:
+    # bool is an int subclass; a YAML `true` where a number belongs is a typo, not a 1. An int
+    # field takes no float, not even 2.0: a count written as a float is most likely a slip.
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        raise _wrong_type(key, value, kind, nullable)
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-    except ValueError as exc:
-        raise LanggeoError(f"params: '{where}config_template' {template!r} is not a valid "
-                           f"template ({exc}); write columns of the language table in braces, "
-                           "e.g. '20231101.{wikipedia}'") from exc
-    if not all(f.isidentifier() for f in fields):
-        raise LanggeoError(f"params: '{where}config_template' {template!r} must name columns of "
-                           "the language table in braces, e.g. '20231101.{wikipedia}'")
-    revision = entry.get("revision")
-    if revision is not None and not isinstance(revision, str):
-        raise LanggeoError(f"params: '{where}revision' must be a string (a commit) or null")
-    return DatasetSpec(name, source, hub_id=_get(entry, "hub_id", where, str),
-                       config_template=template, revision=revision,
-                       split=_optional(entry, "split", where, str, DatasetSpec.split), **common)
+        number = float(value) if kind is float else value
+    except OverflowError:  # an int too large for a float
+        number = math.inf
+    finite = kind is int or math.isfinite(number)
+    gt, ge, lt, le = meta["gt"], meta["ge"], meta["lt"], meta["le"]
+    if not finite or not ((gt is None or number > gt) and (ge is None or number >= ge)
+                          and (lt is None or number < lt) and (le is None or number <= le)):
+        should = _join("null or" if nullable else "", "" if finite else "a finite number",
+                       _range(meta, kind))
+        raise LanggeoError(f"params: '{key}' must be {should}{meta['why']}, got {value!r}")
+    return number
 
 
-def _names(raw: dict[str, Any], key: str, catalog_key: str) -> tuple[str, ...]:
-    names = _get(raw, key, "", list)
-    catalog = _get(raw, catalog_key, "", dict)
-    if not names:
-        raise LanggeoError(f"params: '{key}' is empty; name at least one entry of '{catalog_key}'")
-    for n in names:
-        if not isinstance(n, str) or n not in catalog:
-            raise LanggeoError(
-                f"params: '{key}' names {n!r}, which is not in '{catalog_key}' {sorted(catalog)}"
-            )
-    if len(set(names)) != len(names):
-        raise LanggeoError(f"params: '{key}' lists a name twice: {names}")
-    return tuple(names)
+def _items(key: str, value: Any, kind: type, meta: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A YAML list of ``kind`` items, each checked as a value of its own (``key[i]``)."""
+    if not isinstance(value, list):
+        raise _wrong_type(key, value, tuple, False)
+    item_meta = {**meta, "choices": ()}  # a list's choices are reported for the whole list
+    items = tuple(_value(f"{key}[{i}]", v, kind, item_meta) for i, v in enumerate(value))
+    unknown = [v for v in items if meta["choices"] and v not in meta["choices"]]
+    if unknown:
+        raise LanggeoError(f"params: '{key}' has {unknown}; choose from "
+                           f"{list(meta['choices'])}")
+    twice = [v for i, v in enumerate(items) if meta["distinct"] and v in items[:i]]
+    if twice:
+        raise LanggeoError(f"params: '{key}' lists {twice[0]!r} twice: {value}")
+    n = meta["min_len"]
+    if len(items) < n:
+        count = _join(f"at least {({1: 'one', 2: 'two', 3: 'three', 4: 'four'}).get(n, n)}",
+                      "distinct" if meta["distinct"] and n > 1 else "",
+                      meta["what"] + ("s" if n > 1 else ""),
+                      _range(meta, kind) if kind in (int, float) else "")
+        raise LanggeoError(f"params: '{key}' is empty; list {count}" if not items else
+                           f"params: '{key}' must list {count}, got {value!r}")
+    return items
 
 
-def _synthetic(raw: dict[str, Any], seq_len: int) -> Synthetic | None:
-    if "synthetic" not in raw:
+def _value(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
+    """``value`` (at dotted ``key``) checked against type ``tp`` and the rules in ``meta``."""
+    kind, nullable = _unwrap(tp)
+    if value is None and nullable:
         return None
-    section, where = _get(raw, "synthetic", "", dict), "synthetic."
-    dataset = _get(section, "dataset", where, str)
-    tokens = _positive(section, "tokens", where)
-    if tokens % seq_len:
-        raise LanggeoError(f"params: 'synthetic.tokens' ({tokens}) must be a multiple of "
-                           f"'calibration.seq_len' ({seq_len})")
-    transformations = {}
-    for name, strengths in _get(section, "transformations", where, dict).items():
-        if name not in SYNTHETIC_TRANSFORMATIONS:
-            raise LanggeoError(f"params: 'synthetic.transformations' has {name!r}; choose "
-                               f"from {list(SYNTHETIC_TRANSFORMATIONS)}")
-        ok = isinstance(strengths, list) and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 1
-            for x in strengths)
-        if not ok or len(strengths) < 2 or len(set(strengths)) != len(strengths):
-            raise LanggeoError(f"params: 'synthetic.transformations.{name}' must list at "
-                               f"least two distinct strengths in (0, 1], got {strengths!r}")
-        transformations[name] = tuple(float(x) for x in strengths)
-    if not transformations:
-        raise LanggeoError("params: 'synthetic.transformations' is empty; give e.g. "
-                           "substitute: [0.05, 0.1, 0.2, 0.4]")
-    return Synthetic(_get(section, "language", where, str), dataset, transformations, tokens,
-                     _get(section, "seed", where, int))
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is tuple:
+        return _items(key, value, args[0], meta)
+    if origin is dict:  # choice -> list, e.g. synthetic transformation -> strengths
+        if not isinstance(value, dict):
+            raise _wrong_type(key, value, dict, nullable)
+        if not value:
+            raise LanggeoError(f"params: '{key}' is empty; give at least one of "
+                               f"{list(meta['choices'])}, e.g. {meta['choices'][0]}: [...]")
+        for name in value:
+            if name not in meta["choices"]:
+                raise LanggeoError(f"params: '{key}' has {name!r}; choose from "
+                                   f"{list(meta['choices'])}")
+        inner = {**meta, "choices": ()}
+        return {name: _value(f"{key}.{name}", v, args[1], inner) for name, v in value.items()}
+    if kind in (int, float):
+        return _number(key, value, kind, meta, nullable)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise _wrong_type(key, value, kind, nullable)
+    if meta["choices"] and value not in meta["choices"]:
+        raise LanggeoError(f"params: '{key}' is {value!r}; choose one of {list(meta['choices'])}")
+    if meta["check"]:
+        meta["check"](key, value)
+    return value
+
+
+def _build(cls: type, where: str, section: Any, root: dict[str, Any], source: str | None = None,
+           **given: Any) -> Any:
+    """Read mapping ``section`` (at dotted path ``where``; "" is the top level) into section
+    dataclass ``cls``. ``root``: the whole params (where catalogs are). ``source``: of a
+    catalog entry, whose keys depend on it. ``given``: the fields that are not keys."""
+    if not isinstance(section, dict):
+        raise LanggeoError(f"params: '{where}' must be a mapping, got {section!r}")
+    fields = [f for f in dataclasses.fields(cls) if f.metadata["from_key"]
+              and (source is None or f.metadata["sources"] is None
+                   or source in f.metadata["sources"])]
+    catalogs = {f.metadata["catalog"] for f in fields if f.metadata["catalog"]}
+    check_keys(section, where, {f.name for f in fields} | catalogs,
+               f" for source {source!r}" if source else "")
+    values = {}
+    for f in fields:
+        key, tp = f"{where}.{f.name}".lstrip("."), _hints(cls)[f.name]
+        section_type = dataclasses.is_dataclass(_unwrap(tp)[0])
+        # A section set to null is left out (its default, if any); a required key must
+        # hold a value even where its type allows null for other sources.
+        if f.name in section and not (section_type and section[f.name] is None):
+            if section_type:
+                values[f.name] = _build(_unwrap(tp)[0], key, section[f.name], root)
+            elif f.metadata["catalog"]:
+                values[f.name] = _named(key, section[f.name], tp, f.metadata, root)
+            elif f.metadata["required"] and section[f.name] is None:
+                raise _wrong_type(key, None, _unwrap(tp)[0], False)
+            else:
+                values[f.name] = _value(key, section[f.name], tp, f.metadata)
+        elif f.metadata["required"] or f.default is dataclasses.MISSING:
+            raise LanggeoError(f"params: missing '{key}'; see params.yaml in the repository")
+    return cls(**values, **given)
+
+
+def _named(key: str, value: Any, tp: Any, meta: Mapping[str, Any],
+           raw: dict[str, Any]) -> tuple[Any, ...]:
+    """The catalog entries (of class ``tp``'s items) that list ``value`` names."""
+    names, name = _items(key, value, str, meta), meta["catalog"]
+    if name not in raw:
+        raise LanggeoError(f"params: missing '{name}'; see params.yaml in the repository")
+    catalog = raw[name]
+    if not isinstance(catalog, dict):
+        raise LanggeoError(f"params: '{name}' must be a mapping, got {catalog!r}")
+    for n in names:
+        if n not in catalog:
+            raise LanggeoError(f"params: '{key}' names {n!r}, which is not in '{name}' "
+                               f"{sorted(catalog)}")
+    return tuple(_entry(typing.get_args(tp)[0], name, n, catalog[n]) for n in names)
+
+
+def _entry(cls: type, catalog: str, name: str, entry: Any) -> Any:
+    """Catalog entry ``name`` as a ``cls`` (ModelSpec, DatasetSpec): its keys per source."""
+    where = f"{catalog}.{name}"
+    if not isinstance(entry, dict) or "source" not in entry:
+        raise LanggeoError(f"params: missing '{where}.source'; see params.yaml in the "
+                           "repository")
+    source_field = next(f for f in dataclasses.fields(cls) if f.name == "source")
+    source = _value(f"{where}.source", entry["source"], str, source_field.metadata)
+    return _build(cls, where, entry, {}, source=source, name=name)
+
+
+def _check_consistency(p: Params) -> None:
+    """The rules that tie fields together, on params whose every field is valid."""
+    seq_len = ("calibration.seq_len", p.calibration.seq_len)
+    multiples = [("calibration.tokens_per_language", p.calibration.tokens_per_language, seq_len)]
+    multiples += [(f"dataset_catalog.{d.name}.tokens_per_language", d.tokens_per_language,
+                   seq_len) for d in p.datasets if d.tokens_per_language]
+    if p.synthetic is not None:
+        multiples.append(("synthetic.tokens", p.synthetic.tokens, seq_len))
+    if p.pruning is not None:  # pruning packs its own sequences
+        multiples += [(f"pruning.{key}", getattr(p.pruning, key),
+                       ("pruning.seq_len", p.pruning.seq_len))
+                      for key in ("calibration_tokens", "heldout_tokens")]
+    for key, tokens, (unit_key, unit) in multiples:
+        if tokens % unit:
+            raise LanggeoError(f"params: '{key}' ({tokens}) must be a multiple of '{unit_key}' "
+                               f"({unit})")
+
+    kind = p.distances.kind
+    if not p.signatures.store_bits and kind == "hamming":
+        raise LanggeoError("params: 'distances.kind' hamming needs the stored bits; set "
+                           "'signatures.store_bits' true or use 'distances.kind' factors")
+    if kind in ("l2", "cosine") and p.signatures.keep_scores == 0:
+        raise LanggeoError(f"params: 'distances.kind' {kind} needs score samples; "
+                           "set 'signatures.keep_scores' > 0")
+
+    ilo = p.interlingua
+    if ilo.t > ilo.k:
+        raise LanggeoError(f"params: 'interlingua.t' ({ilo.t}) exceeds 'interlingua.k' "
+                           f"({ilo.k}): {ilo.k} neighbours cannot come from {ilo.t} languages")
+    # Only a written section is checked: the defaults must not demand a udhr catalog entry.
+    if p.raw.get("interlingua") is not None:
+        entry = p.raw.get("dataset_catalog", {}).get(ilo.dataset)
+        if not isinstance(entry, dict) or entry.get("source") != "udhr":
+            raise LanggeoError(f"params: 'interlingua.dataset' is {ilo.dataset!r}; name an "
+                               "entry of 'dataset_catalog' with source udhr (parallel text)")
 
 
 def parse_params(raw: dict[str, Any]) -> Params:
     """Validate a params mapping (as read from YAML) and return typed params."""
     if not isinstance(raw, dict):
         raise LanggeoError("params: the file must hold a YAML mapping at top level")
-    _check_sections(raw)
-    languages = _get(raw, "languages", "", list)
-    if not languages or not all(isinstance(c, str) for c in languages):
-        raise LanggeoError("params: 'languages' must be a non-empty list of language codes")
-    if len(set(languages)) != len(languages):
-        raise LanggeoError(f"params: 'languages' lists a code twice: {languages}")
-
-    models = []
-    for name in _names(raw, "models", "model_catalog"):
-        entry = raw["model_catalog"][name]
-        where = f"model_catalog.{name}."
-        source = _choice(entry, "source", where, MODEL_SOURCES)
-        check_keys(entry, where[:-1], _MODEL_KEYS[source], f" for source {source!r}")
-        if source == "gguf-package":
-            sha256 = entry.get("sha256")
-            if sha256 is not None and not (isinstance(sha256, str)
-                                           and re.fullmatch(r"[0-9a-f]{64}", sha256)):
-                raise LanggeoError(f"params: '{where}sha256' must be 64 lowercase hex digits "
-                                   f"or absent, got {sha256!r}")
-            models.append(ModelSpec(name, source, package=_get(entry, "package", where, str),
-                                    gguf_file=_get(entry, "gguf_file", where, str),
-                                    sha256=sha256))
-        else:
-            revision = entry.get("revision")
-            if revision is not None and not isinstance(revision, str):
-                raise LanggeoError(f"params: '{where}revision' must be a string")
-            models.append(ModelSpec(name, source, id=_get(entry, "id", where, str),
-                                    revision=revision))
-
-    datasets = [_dataset(name, raw["dataset_catalog"][name])
-                for name in _names(raw, "datasets", "dataset_catalog")]
-
-    cal = _get(raw, "calibration", "", dict)
-    calibration = Calibration(_positive(cal, "tokens_per_language", "calibration."),
-                              _positive(cal, "seq_len", "calibration."))
-    if calibration.seq_len < 2:
-        raise LanggeoError("params: 'calibration.seq_len' must be at least 2 (BOS + one token)")
-    if calibration.tokens_per_language % calibration.seq_len:
-        raise LanggeoError(
-            f"params: 'calibration.tokens_per_language' ({calibration.tokens_per_language}) must "
-            f"be a multiple of 'calibration.seq_len' ({calibration.seq_len})")
-
-    for spec in datasets:
-        if spec.tokens_per_language and spec.tokens_per_language % calibration.seq_len:
-            raise LanggeoError(
-                f"params: 'dataset_catalog.{spec.name}.tokens_per_language' "
-                f"({spec.tokens_per_language}) must be a multiple of 'calibration.seq_len' "
-                f"({calibration.seq_len})")
-
-    sig = _get(raw, "signatures", "", dict)
-    damping = float(_get(sig, "damping", "signatures.", (int, float)))
-    if damping <= 0:
-        raise LanggeoError(f"params: 'signatures.damping' must be > 0, got {damping}")
-    signatures = Signatures(
-        score=_choice(sig, "score", "signatures.", SCORES),
-        binarization=_choice(sig, "binarization", "signatures.", BINARIZATIONS),
-        damping=damping,
-        batch_size=_positive(sig, "batch_size", "signatures."),
-        device=_choice(sig, "device", "signatures.", DEVICES),
-        dtype=_choice(sig, "dtype", "signatures.", DTYPES),
-        keep_scores=_get(sig, "keep_scores", "signatures.", int),
-        store_bits=_optional(sig, "store_bits", "signatures.", bool, True),
-    )
-    if signatures.keep_scores < 0:
-        raise LanggeoError("params: 'signatures.keep_scores' must be >= 0 (0 keeps none)")
-
-    distances = Distances(_choice(_get(raw, "distances", "", dict), "kind", "distances.",
-                                  DISTANCE_KINDS))
-    if not signatures.store_bits and distances.kind == "hamming":
-        raise LanggeoError("params: 'distances.kind' hamming needs the stored bits; set "
-                           "'signatures.store_bits' true or use 'distances.kind' factors")
-    if distances.kind in ("l2", "cosine") and signatures.keep_scores == 0:
-        raise LanggeoError(f"params: 'distances.kind' {distances.kind} needs score samples; "
-                           "set 'signatures.keep_scores' > 0")
-
-    emb = _get(raw, "embedding", "", dict)
-    n_components = emb.get("n_components")
-    if n_components is not None and (not isinstance(n_components, int) or n_components <= 0
-                                     or isinstance(n_components, bool)):
-        raise LanggeoError(
-            f"params: 'embedding.n_components' must be null or a positive integer, "
-            f"got {n_components!r}")
-    embedding = Embedding(_choice(emb, "distance_transform", "embedding.", TRANSFORMS),
-                          n_components)
-
-    ev = _get(raw, "evaluation", "", dict)
-    n_bootstrap = _get(ev, "n_bootstrap", "evaluation.", int)
-    if n_bootstrap < 0:
-        raise LanggeoError("params: 'evaluation.n_bootstrap' must be >= 0 (0 skips it)")
-    evaluation = Evaluation(_choice(ev, "label_level", "evaluation.", LABEL_LEVELS),
-                            _positive(ev, "kmeans_seeds", "evaluation."),
-                            _positive(ev, "n_permutations", "evaluation."), n_bootstrap,
-                            _positive(ev, "hdbscan_min_cluster_size", "evaluation."),
-                            _positive(ev, "mantel_permutations", "evaluation."))
-    from langgeo.baselines import URIEL_KINDS
-
-    base = _get(raw, "baselines", "", dict)
-    kinds = _get(base, "uriel_kinds", "baselines.", list)
-    unknown = [k for k in kinds if k not in URIEL_KINDS]
-    if unknown:
-        raise LanggeoError(f"params: 'baselines.uriel_kinds' has {unknown}; choose from "
-                           f"{list(URIEL_KINDS)}")
-    baselines = Baselines(tuple(kinds), _choice(base, "missing", "baselines.", ("mean", "error")))
-    tracking = Tracking(_get(_get(raw, "tracking", "", dict), "experiment", "tracking.", str))
-
-    return Params(seed=_get(raw, "seed", "", int), languages=tuple(languages),
-                  models=tuple(models), datasets=tuple(datasets), calibration=calibration,
-                  signatures=signatures, distances=distances, embedding=embedding, evaluation=evaluation,
-                  baselines=baselines, tracking=tracking, raw=raw, engine=_engine(raw),
-                  synthetic=_synthetic(raw, calibration.seq_len), pruning=_pruning(raw),
-                  interlingua=_interlingua(raw))
+    params = _build(Params, "", raw, root=raw, raw=raw)
+    _check_consistency(params)
+    return params
 
 
 def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
@@ -658,4 +631,3 @@ def flat_params(params: Params) -> dict[str, str]:
 
     walk("", params.raw)
     return out
-

@@ -24,7 +24,7 @@ from ruamel.yaml import YAML, YAMLError
 
 from langgeo import LanggeoError
 from langgeo.params import Params, load_params, parse_params
-from langgeo.storage import atomic_path
+from langgeo.storage import check_output_folder, output_folder
 
 
 def preset_path(name: str, root: Path = Path(".")) -> Path:
@@ -104,6 +104,11 @@ def experiment_ref(name: str, root: Path = Path(".")) -> str | None:
     return found[-1] if found else None
 
 
+def preset_reports(name: str, root: Path = Path(".")) -> Path:
+    """Where preset ``name``'s reports are copied: ``reports/presets/<name>/``."""
+    return root / "reports" / "presets" / name
+
+
 def copy_reports(name: str, root: Path = Path(".")) -> Path:
     """Copy ``reports/`` of experiment ``name`` to ``reports/presets/<name>/``."""
     ref = experiment_ref(name, root)
@@ -114,8 +119,9 @@ def copy_reports(name: str, root: Path = Path(".")) -> Path:
     if archive.returncode:
         raise LanggeoError(f"git archive of experiment {name!r} failed: "
                            f"{archive.stderr.decode().strip()}")
-    out = root / "reports" / "presets" / name
-    with atomic_path(out) as tmp, tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+    out = preset_reports(name, root)
+    with output_folder(out, f"preset {name!r}") as tmp, \
+            tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(tmp.parent, filter="data")
         (tmp.parent / "reports").rename(tmp)
     return out
@@ -125,6 +131,8 @@ def run_preset(name: str, root: Path = Path(".")) -> Path:
     """Run preset ``name`` as the DVC experiment ``name`` (replacing an earlier one of that
     name) and return the folder its reports were copied to."""
     overlay, _ = preset_params(name, root)
+    # Before hours of work, not after: the reports folder must be one langgeo wrote.
+    check_output_folder(preset_reports(name, root), f"preset {name!r}")
     if experiment_ref(name, root) is not None:
         subprocess.run(["dvc", "exp", "remove", name], cwd=root, check=False)
     result = subprocess.run(experiment_command(name, overlay), cwd=root, check=False)

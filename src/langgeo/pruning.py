@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,43 +45,13 @@ from langgeo import LanggeoError
 from langgeo.calibration import (_Collector, block_linears, decoder_stack, linear_weight,
                                  symmetric_from_upper, transformer_blocks)
 from langgeo.importance import _damped
+# Pattern and parse_pattern live in langgeo.params, which validates params without torch;
+# they are re-exported here, where the pruning code uses them.
+from langgeo.params import PRUNING_METHODS as METHODS
+from langgeo.params import Pattern, parse_pattern  # noqa: F401 (re-exported)
 
-METHODS = ("sparsegpt", "wanda", "magnitude")
 BLOCK = 128
 DAMPING = 0.01
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """What to prune: ``nm = None`` for unstructured ``sparsity``, else ``(n, m)``: keep ``n``
-    of every ``m`` consecutive weights of a row."""
-
-    sparsity: float
-    nm: tuple[int, int] | None = None
-
-    @property
-    def name(self) -> str:
-        return "unstructured" if self.nm is None else f"{self.nm[0]}:{self.nm[1]}"
-
-    @property
-    def target(self) -> float:
-        """The fraction of weights this pattern prunes."""
-        return self.sparsity if self.nm is None else 1 - self.nm[0] / self.nm[1]
-
-
-def parse_pattern(sparsity: float, pattern: str = "unstructured") -> Pattern:
-    """Validate ``sparsity`` (in (0, 1)) and ``pattern`` (``unstructured`` or ``"n:m"``)."""
-    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) \
-            or not 0 < sparsity < 1:
-        raise LanggeoError(f"sparsity must be a number strictly between 0 and 1, got "
-                           f"{sparsity!r}")
-    if pattern == "unstructured":
-        return Pattern(float(sparsity))
-    match = re.fullmatch(r"(\d+):(\d+)", str(pattern))
-    if not match or not 0 < int(match[1]) < int(match[2]):
-        raise LanggeoError(f"pruning pattern {pattern!r}: use 'unstructured' or 'n:m' with "
-                           "0 < n < m (keep n of every m weights), e.g. '2:4' or '4:8'")
-    return Pattern(float(sparsity), (int(match[1]), int(match[2])))
 
 
 def _check_width(pattern: Pattern, width: int, name: str) -> None:

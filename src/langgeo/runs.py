@@ -128,11 +128,13 @@ def track_evaluation(params: Params, layout: Layout) -> Tracked:
                   *_evaluation_files(layout), log)
 
 
-def track_transfer(params: Params, layout: Layout) -> Tracked:
+def track_transfer(params: Params, layout: Layout,
+                   seconds: Mapping[str, float] | None = None) -> Tracked:
     """The pruning run (experiment ``<tracking.experiment>-pruning``, apart from the
     configurations that ``langgeo compare`` tabulates) from ``reports/pruning/transfer.json``:
-    every transfer test's statistics, the language-specific pruning counts, the masks' Mantel
-    test against ours and the seconds, with ``params.pruning`` and the seed as params."""
+    every transfer test's statistics, the language-specific pruning counts and the masks'
+    Mantel test against ours, with ``params.pruning`` and the seed as params; ``seconds``
+    (the stage's timings, known only to the stage that just ran) as ``seconds/<part>``."""
     folder = layout.pruning()
     experiment = f"{params.tracking.experiment}-pruning"
 
@@ -143,8 +145,8 @@ def track_transfer(params: Params, layout: Layout) -> Tracked:
         metrics.update({f"lsp/{k}": v for k, v in summary["lsp"].items() if isinstance(v, int)})
         mantel = summary["mask_vs_ours_mantel"]
         metrics.update({"mask_vs_ours/mantel_rho": mantel["spearman_rho"],
-                        "mask_vs_ours/mantel_p": mantel["p"],
-                        "seconds": summary["seconds"]["total"]})
+                        "mask_vs_ours/mantel_p": mantel["p"]})
+        metrics.update({f"seconds/{k}": v for k, v in (seconds or {}).items()})
         pr = params.pruning
         run_params = {f"pruning.{k}": (" ".join(v) if isinstance(v, tuple) else v)
                       for k, v in vars(pr).items()} | {"seed": params.seed}

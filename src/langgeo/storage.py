@@ -37,6 +37,38 @@ def atomic_path(final: str | os.PathLike[str]) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: Written into every folder a command creates at a path the user may choose (``langgeo
+#: place --out``, ``langgeo prune --out``, a preset's reports): a later run replaces such a
+#: folder, and no other, so a user's own folder is never emptied.
+OUTPUT_MARKER = ".langgeo-output"
+
+
+def check_output_folder(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` as a folder that a command may (re)write: absent, an empty folder, or a
+    folder that holds :data:`OUTPUT_MARKER` (one langgeo wrote). Anything else raises, naming
+    the folder, before any work is done. ``what``: the command, for the message."""
+    path = Path(path)
+    if path.is_symlink() or path.exists() and not path.is_dir():
+        raise LanggeoError(f"{what}: output {path} exists and is not a folder; name a new "
+                           "folder (it is created)")
+    if path.is_dir() and any(path.iterdir()) and not (path / OUTPUT_MARKER).is_file():
+        raise LanggeoError(f"{what}: output folder {path} already holds files that langgeo did "
+                           "not write; name a new or empty folder (langgeo replaces only "
+                           f"folders it wrote, marked by {OUTPUT_MARKER})")
+    return path
+
+
+@contextlib.contextmanager
+def output_folder(final: str | os.PathLike[str], what: str) -> Iterator[Path]:
+    """:func:`atomic_path` for a folder at a user-chosen path: refuses a folder that
+    :func:`check_output_folder` refuses, and marks the folder it writes as its own."""
+    final = check_output_folder(final, what)
+    with atomic_path(final) as tmp:
+        yield tmp
+        (tmp / OUTPUT_MARKER).write_text("written by langgeo; a later run may replace this "
+                                         "folder\n")
+
+
 def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:
     """Write a table atomically."""
     with atomic_path(path) as tmp:

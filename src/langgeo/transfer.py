@@ -255,7 +255,9 @@ def panel_distances(params, root) -> tuple[str, np.ndarray]:
 
 def run_transfer(params, root) -> dict:
     """The ``transfer`` stage: P, R, the transfer tests, masks, figures (its MLflow run is
-    :func:`langgeo.runs.track_transfer`, from what this writes).
+    :func:`langgeo.runs.track_transfer`, from what this writes). Returns the summary written
+    to ``transfer.json`` plus the stage's ``seconds`` (total, perplexity, pruning), which are
+    logged but not written.
 
     Writes ``data/pruning/<model>/<dataset>/matrix.parquet`` (one row per (source, target),
     source ``dense`` for the unpruned model: ppl, bits_per_byte, nll_per_token, tokens,
@@ -321,9 +323,11 @@ def run_transfer(params, root) -> dict:
         "dense": {b: cross.ppl["dense", b].as_dict() for b in codes},
         "lsp": lsp, "tests": tests,
         "mask_vs_ours_mantel": {"spearman_rho": mask_rho, "p": mask_p},
-        "seconds": {"total": elapsed, "perplexity": cross.seconds_perplexity,
-                    "pruning": sum(r.seconds for r in cross.pruned.values())},
     }
+    # Timings go to the log and MLflow, not into a DVC output: the same inputs must give
+    # the same bytes.
+    seconds = {"total": elapsed, "perplexity": cross.seconds_perplexity,
+               "pruning": sum(r.seconds for r in cross.pruned.values())}
     with atomic_path(reports) as tmp:
         tmp.mkdir(parents=True)
         table.to_csv(tmp / "matrix.csv", index=False, float_format="%.6g")
@@ -333,7 +337,7 @@ def run_transfer(params, root) -> dict:
         transfer_scatter_figure(tmp / "scatter.png", codes, ours, cost, tests["ours"]["rho"],
                                 tests["ours"]["p"], f"our distance d(a, b) ({distance_name})")
         write_json(summary, tmp / "transfer.json")
-    return summary
+    return {**summary, "seconds": seconds}
 
 
 MODEL_CARD = """# {name}: {base} pruned for {language_name} ({language})
@@ -372,7 +376,7 @@ def prune_for_language(params, root, language: str, out) -> dict:
     from langgeo.corpus import language_table
     from langgeo.models import load_model, load_tokenizer
     from langgeo.pruning import measured_sparsity, parse_pattern
-    from langgeo.storage import atomic_path
+    from langgeo.storage import output_folder
 
     root, out = Path(root), Path(out)
     name, pr = pruning_model(params), params.pruning
@@ -399,7 +403,7 @@ def prune_for_language(params, root, language: str, out) -> dict:
         held_rows=text.heldout.shape[0], held_bytes=text.heldout_bytes,
         dense_ppl=dense.per_token, dense_bpb=dense.bits_per_byte,
         pruned_ppl=pruned.per_token, pruned_bpb=pruned.bits_per_byte)
-    with atomic_path(out) as tmp:
+    with output_folder(out, "langgeo prune") as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "README.md").write_text(card)
