@@ -17,11 +17,13 @@ import time
 import numpy as np
 import torch
 
-from langgeo.calibration import collect_hessians, decoder_stack
-from langgeo.corpus import eld_documents, pack_sequences, select_documents, shuffled
-from langgeo.importance import layer_scores
-from langgeo.models import load_model, load_tokenizer
-from langgeo.signatures import binarize
+from langgeo.method.hessians import collect_hessians
+from langgeo.method.anatomy import decoder_stack
+from langgeo.data.sources import eld_documents, shuffled
+from langgeo.data.shards import pack_sequences, select_documents
+from langgeo.method.importance import layer_scores
+from langgeo.method.models import load_model, load_tokenizer
+from langgeo.method.binarize import binarize
 
 
 @torch.no_grad()

@@ -1,8 +1,8 @@
 """Block sizes of the two blocked kernels of the signature pass, on this machine.
 
-- ``calibration.add_gram_upper`` (XᵀX on and above the block diagonal) against the full
+- ``langgeo.method.hessians.add_gram_upper`` (XᵀX on and above the block diagonal) against the full
   product, for a batch of rows and the input widths of Gemma 3 270M (640, 1024, 2048);
-- ``importance.cholesky_diagonal`` (including the copy it needs, as it overwrites its input)
+- ``langgeo.method.importance.cholesky_diagonal`` (including the copy it needs, as it overwrites its input)
   against ``torch.linalg.cholesky_ex`` on damped Hessians of the same widths.
 
 Prints milliseconds per call, medians over --repeats (after one warm-up call).
@@ -18,8 +18,8 @@ import time
 
 import torch
 
-from langgeo.calibration import add_gram_upper
-from langgeo.importance import cholesky_diagonal
+from langgeo.method.hessians import add_gram_upper
+from langgeo.method.importance import cholesky_diagonal
 
 WIDTHS = (640, 1024, 2048)
 BLOCKS = (128, 256, 512)

@@ -30,7 +30,8 @@ VARIANTS = {
 CHILD = """
 import sys, torch
 from pathlib import Path
-from langgeo.jobs import SignatureSettings, compute_signature, plan_jobs
+from langgeo.formats.signature_file import SignatureSettings
+from langgeo.pipeline.jobs import compute_signature, plan_jobs
 model_dir, shards, out, lang, tokens, seq_len, dtype = sys.argv[1:8]
 settings = SignatureSettings(int(tokens), int(seq_len), "sparsegpt", "per_matrix", 0.01, 2,
                              "cpu", dtype, 0, 0)
@@ -47,9 +48,10 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"])
     args = parser.parse_args()
-    from langgeo.corpus import eld_documents, select_documents, shuffled, write_shard
-    from langgeo.distances import distances_from_files
-    from langgeo.models import load_tokenizer
+    from langgeo.data.sources import eld_documents, shuffled
+    from langgeo.data.shards import select_documents, write_shard
+    from langgeo.geometry.hamming import distances_from_files
+    from langgeo.method.models import load_tokenizer
 
     tokenizer = load_tokenizer(args.model_dir)
     with tempfile.TemporaryDirectory() as scratch:

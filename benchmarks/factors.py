@@ -3,7 +3,7 @@ and the time of one text's distances to ``--references`` languages from factors 
 
 For each language of ``--languages`` (eld text, ``--tokens`` calibration tokens) it writes the
 signature and factor files the signature stage writes, prints both sizes, rebuilds the bits
-from factors + weights (:func:`langgeo.signatures.bits_from_factors`, median of ``--repeats``)
+from factors + weights (:func:`langgeo.method.signature.bits_from_factors`, median of ``--repeats``)
 and checks they are identical. The distance timings use copies of those files as the
 references (the time does not depend on their content).
 
@@ -25,14 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from langgeo.corpus import eld_documents
-from langgeo.distances import (distances_from_files, factor_distances, factor_features,
-                               hamming_to_files)
-from langgeo.factors import factor_table, read_factors
-from langgeo.models import load_model, load_tokenizer
+from langgeo.data.sources import eld_documents
+from langgeo.geometry.hamming import distances_from_files, hamming_to_files
+from langgeo.geometry.continuous import factor_distances, factor_features
+from langgeo.formats.factor_file import factor_table, read_factors
+from langgeo.method.models import load_model, load_tokenizer
 from langgeo.params import load_params
-from langgeo.signatures import bits_from_factors, read_signature, write_signature
-from langgeo.placement import text_signature
+from langgeo.method.signature import bits_from_factors
+from langgeo.formats.signature_file import read_signature, write_signature
+from langgeo.method.signature import compute
 
 
 def median_time(fn, repeats: int) -> tuple[float, object]:
@@ -70,7 +71,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         for lang in args.languages:
-            sig = text_signature(model, tokenizer, docs[lang], args.tokens, args.seq_len,
+            sig = compute(model, tokenizer, docs[lang], args.tokens, args.seq_len,
                                  metadata={"language": lang}, name=lang)
             write_signature(folder / f"{lang}.parquet", sig.bits, {"language": lang})
             pq.write_table(factor_table(sig.factors), folder / f"{lang}.factors.parquet",

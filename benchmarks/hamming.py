@@ -32,8 +32,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from langgeo.distances import hamming_from_files, hamming_from_signatures
-from langgeo.signatures import METADATA_KEY, SCHEMA, Signature
+from langgeo.geometry.hamming import hamming_from_files, hamming_from_signatures
+from langgeo.formats.signature_file import METADATA_KEY, SCHEMA, Signature
 
 
 def rss_bytes() -> int:
@@ -173,7 +173,7 @@ def main() -> None:
                     lambda: hamming_from_files(paths, threads=t, **block),
                     n, n_bytes, args.repeats, target)
         if args.baseline:
-            from langgeo.signatures import read_signature
+            from langgeo.formats.signature_file import read_signature
             measure("previous kernel (read_signature + 1 MiB blocks)",
                     lambda: previous_kernel([read_signature(p) for p in paths]),
                     n, n_bytes, args.repeats, target)

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from hamming import PeakRss  # benchmarks/ is on the path when a benchmark runs
-from langgeo.interlingua import BLOCK_ROWS, layer_scores, representation_distances
+from langgeo.studies.interlingua import BLOCK_ROWS, layer_scores, representation_distances
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ LANGUAGES = ["fr", "de", "ru", "ja", "es", "fi", "ar", "hi", "it", "pt", "pl", "
 
 def cli(root: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")}
-    return subprocess.Popen([sys.executable, "-m", "langgeo.cli", *args], cwd=root, env=env,
+    return subprocess.Popen([sys.executable, "-m", "langgeo.pipeline.cli", *args], cwd=root, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -1,10 +1,10 @@
 """Cost of the paper-scale run (params.paper.yaml) from counted arithmetic: jobs, FLOP,
 GPU-hours, CPU-hours, memory and storage per model, printed as Markdown tables.
 
-Counted, exactly (``langgeo.flops``: ``torch.utils.flop_counter`` on each paper model built
+Counted, exactly (``langgeo.method.flops``: ``torch.utils.flop_counter`` on each paper model built
 from its published config without weights, on fake tensors): per token, the decoder-stack
 forward at the paper's seq_len (no LM head: the pass stops before it) and ``XᵀX`` of every
-distinct block-linear input (upper triangle, as ``calibration.add_gram_upper`` computes
+distinct block-linear input (upper triangle, as ``langgeo.method.hessians.add_gram_upper`` computes
 it); per language, the blocked Cholesky of every Hessian (its loop priced by the counter's
 formulas) and the scoring (2 FLOP per weight, elementwise: by formula). Attention counts at
 full length (a causal flash kernel skips about half of it; it is 7-12% of the forwards).
@@ -42,12 +42,13 @@ import torch
 import yaml
 from transformers import Gemma3Config, LlamaConfig, MistralConfig
 
-from langgeo.calibration import collect_hessians
-from langgeo.corpus import eld_documents, pack_sequences, select_documents, shuffled
-from langgeo.flops import PassCount, count_config, count_flops
-from langgeo.importance import layer_factors, layer_scores
-from langgeo.models import load_model, load_tokenizer
-from langgeo.signatures import binarize
+from langgeo.method.hessians import collect_hessians
+from langgeo.data.sources import eld_documents, shuffled
+from langgeo.data.shards import pack_sequences, select_documents
+from langgeo.method.flops import PassCount, count_config, count_flops
+from langgeo.method.importance import layer_factors, layer_scores
+from langgeo.method.models import load_model, load_tokenizer
+from langgeo.method.binarize import binarize
 
 # Typed from each model's config.json on the Hugging Face Hub (no network here); only fields
 # that change a count or a size are given, the rest are transformers' defaults.

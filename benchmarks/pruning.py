@@ -2,11 +2,11 @@
 arithmetic, and estimate the time on a GPU from it.
 
 For one language of the embedded corpus: the calibration prefix and held-out suffix of
-``langgeo.perplexity.split_documents``; each method prunes a fresh copy of the dense weights
+``langgeo.studies.perplexity.split_documents``; each method prunes a fresh copy of the dense weights
 (``--repeats`` times, median); perplexity runs on the dense model. FLOPs come from
 ``torch.utils.flop_counter`` (forwards, ``XᵀX``, SparseGPT's updates: all GEMM/GEMV calls;
 the Cholesky, inverse and CPU attention kernel it does not count are added from their
-formulas, ``langgeo.flops``), once per method.
+formulas, ``langgeo.method.flops``), once per method.
 The GPU estimate divides those FLOPs by a sustained rate (``--gpu-tflops``, default 50: a
 realistic fp32/TF32 rate on an A100/H100 for these shapes) and scales them to a larger
 model by its linear weights (FLOPs grow with weights × tokens for the forwards, with
@@ -22,12 +22,14 @@ import resource
 import statistics
 import time
 
-from langgeo.calibration import block_linears, linear_weight
-from langgeo.corpus import eld_documents, pack_sequences, shuffled
-from langgeo.flops import count_flops
-from langgeo.models import load_model, load_tokenizer
-from langgeo.perplexity import heldout_windows, perplexity, split_documents
-from langgeo.pruning import block_weights, parse_pattern, prune_model, restore_weights
+from langgeo.method.anatomy import block_linears, linear_weight
+from langgeo.data.sources import eld_documents, shuffled
+from langgeo.data.shards import pack_sequences
+from langgeo.method.flops import count_flops
+from langgeo.method.models import load_model, load_tokenizer
+from langgeo.studies.perplexity import heldout_windows, perplexity, split_documents
+from langgeo.studies.pruning import block_weights, prune_model, restore_weights
+from langgeo.params import parse_pattern
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,

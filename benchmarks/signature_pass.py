@@ -23,12 +23,14 @@ import time
 
 import torch
 
-from langgeo.calibration import block_linears, collect_hessians, decoder_stack, linear_weight
-from langgeo.corpus import eld_documents, pack_sequences, select_documents, shuffled
-from langgeo.flops import count_flops
-from langgeo.models import load_model, load_tokenizer
-from langgeo.importance import layer_scores
-from langgeo.signatures import binarize, top_half
+from langgeo.method.anatomy import block_linears, decoder_stack, linear_weight
+from langgeo.method.hessians import collect_hessians
+from langgeo.data.sources import eld_documents, shuffled
+from langgeo.data.shards import pack_sequences, select_documents
+from langgeo.method.flops import count_flops
+from langgeo.method.models import load_model, load_tokenizer
+from langgeo.method.importance import layer_scores
+from langgeo.method.binarize import binarize, top_half
 
 
 @torch.no_grad()

@@ -1,6 +1,21 @@
-"""langgeo: a metric space of languages built from the weights of multilingual LLMs."""
+"""langgeo: a metric space of languages built from the weights of multilingual LLMs.
 
-import os
+The package, from the bottom tier up (a module imports only from its own tier or below):
+``params``, ``layout`` (settings and paths) · ``formats`` (files, pyarrow) · ``geometry``
+(distances, MDS, trees; numpy) and ``data`` (languages, calibration text) · ``method`` (the
+paper's method, torch: start at :mod:`langgeo.method.signature`) · ``evaluation`` ·
+``studies`` · ``report`` · ``pipeline`` (the CLI and one module per DVC stage).
+
+The entry points a notebook needs are importable from here: :func:`space` (the space a
+pipeline run left in a project folder), :func:`compute_signature`, :func:`read_signature`,
+:func:`read_matrix`, :func:`classical_mds`, :func:`evaluate_distances`,
+:func:`language_labels`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -9,22 +24,29 @@ __version__ = "0.1.0"
 VERBOSE_ENV = "LANGGEO_VERBOSE"
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity where the OS reports one, as on Linux;
-    otherwise all cores)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def space(path="."):
-    """Load the language space a pipeline run left in the project folder ``path``: a
-    :class:`langgeo.placement.Space` (codes, labels, distances, latent vectors; neighbours,
-    placing new texts). See :func:`langgeo.placement.load_space`."""
-    from langgeo.placement import load_space
-
-    return load_space(path)
-
-
 class LanggeoError(Exception):
     """An error in the user's input or environment, reported as one clear message."""
+
+
+# Imported on first use (PEP 562), so that `import langgeo` stays light and the modules that
+# only need LanggeoError do not import the whole package.
+_EXPORTS = {
+    "space": "langgeo.studies.placement:load_space",
+    "compute_signature": "langgeo.method.signature:compute",
+    "read_signature": "langgeo.formats.signature_file:read_signature",
+    "read_matrix": "langgeo.formats.matrix_file:read_matrix",
+    "classical_mds": "langgeo.geometry.embedding:classical_mds",
+    "evaluate_distances": "langgeo.evaluation.protocol:evaluate_distances",
+    "language_labels": "langgeo.data.labels:language_labels",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'langgeo' has no attribute {name!r}")
+    module, attribute = _EXPORTS[name].split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

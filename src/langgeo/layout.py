@@ -37,6 +37,17 @@ class Layout:
     def embedding(self) -> Path:
         return self.root / "data" / "embedding"
 
+    def latent(self) -> Path:
+        """The ensemble's latent vectors (classical MDS), written by the embed stage."""
+        return self.embedding() / "latent.parquet"
+
+    def spectrum(self) -> Path:
+        return self.embedding() / "spectrum.parquet"
+
+    def pair_latent(self, model: str, dataset: str) -> Path:
+        """One (model, dataset) pair's latent vectors, written by the embed stage."""
+        return self.embedding() / model / f"{dataset}.parquet"
+
     def metrics(self) -> Path:
         return self.root / "reports" / "metrics.json"
 
@@ -48,6 +59,9 @@ class Layout:
 
     def attribution(self) -> Path:
         return self.root / "reports" / "attribution.csv"
+
+    def export(self) -> Path:
+        return self.root / "reports" / "export"
 
     def explorer(self) -> Path:
         return self.root / "reports" / "explorer.html"
@@ -75,6 +89,18 @@ class Layout:
 
     def transfer_cost(self) -> Path:
         return self.pruning() / "matrix.csv"
+
+    def pruning_data(self, model: str, dataset: str) -> Path:
+        """The transfer stage's perplexity matrix and masks."""
+        return self.root / "data" / "pruning" / model / dataset
+
+    def pruned(self, model: str, language: str, method: str) -> Path:
+        """Where `langgeo prune` writes a model pruned for one language, by default."""
+        return self.root / "models" / "pruned" / f"{model}-{language}-{method}"
+
+    def preset_reports(self, name: str) -> Path:
+        """Where `langgeo preset` copies a preset's reports."""
+        return self.root / "reports" / "presets" / name
 
     def compare(self) -> Path:
         """Written by `langgeo compare` from MLflow, outside the DVC-owned folders."""
