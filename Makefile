@@ -49,10 +49,15 @@ $(UDHR):
 
 # `dvc repro` skips stages whose outputs are up to date (the reports are in git), and those
 # log no MLflow run; `langgeo track` logs the runs of the current outputs that the store lacks.
-repro: install
-	$(BIN)/dvc repro
-	$(BIN)/langgeo track
-	$(BIN)/langgeo summary
+# Then the wall time of the install and of every stage that ran (DVC prints none).
+repro:
+	@t0=$$(date +%s); $(MAKE) --no-print-directory install; t1=$$(date +%s); \
+	export LANGGEO_TIMINGS=$$(mktemp); trap 'rm -f $$LANGGEO_TIMINGS' EXIT; \
+	status=0; $(BIN)/dvc repro && $(BIN)/langgeo track && $(BIN)/langgeo summary || status=$$?; \
+	printf '\n%-44s %8s\n' "wall time of" "seconds"; \
+	printf '%-44s %8d\n' "make install" $$((t1 - t0)); \
+	awk -F'\t' '{ printf "%-44s %8.0f\n", $$1, $$2 }' $$LANGGEO_TIMINGS; \
+	printf '%-44s %8d\n' "make repro, all of it" $$(($$(date +%s) - t0)); exit $$status
 
 test: install
 	$(BIN)/python -m pytest

@@ -11,7 +11,11 @@ algebra it does not know): the ratio of the naive to the fast count is the speed
 pass would reach if both ran at the same flop rate, so it shows how much of a gap is
 arithmetic the method needs and how much is efficiency.
 
-    python benchmarks/signature_pass.py --language fr --repeats 3
+    python benchmarks/signature_pass.py --language fr --repeats 3 --dtype bfloat16
+
+With ``--dtype bfloat16`` (the default pipeline's forward) it also times the pass with each
+batch's ``XᵀX`` product in bf16 (``signatures.hessian_dtype``) and counts the bits that
+differ from the fp32 product's.
 """
 
 from __future__ import annotations
@@ -68,8 +72,8 @@ def forward_only(model, ids: torch.Tensor, batch_size: int) -> None:
         stack(input_ids=batch, use_cache=False)
 
 
-def fast_pass(model, ids, batch_size, damping):
-    hessians = collect_hessians(model, ids.split(batch_size))
+def fast_pass(model, ids, batch_size, damping, hessian_dtype=torch.float32):
+    hessians = collect_hessians(model, ids.split(batch_size), hessian_dtype)
     return binarize(layer_scores(model, hessians, "sparsegpt", damping), "per_matrix")
 
 
@@ -95,9 +99,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                        help="the model's forward (signatures.dtype)")
     args = parser.parse_args()
 
-    model, tokenizer = load_model(args.model_dir), load_tokenizer(args.model_dir)
+    model = load_model(args.model_dir, dtype=args.dtype)
+    tokenizer = load_tokenizer(args.model_dir)
     docs = select_documents(shuffled(eld_documents()[args.language], args.language, 0),
                             [tokenizer], args.tokens, args.seq_len, args.language, "eld")
     ids = pack_sequences(tokenizer, docs, args.tokens, args.seq_len)
@@ -105,7 +112,10 @@ def main() -> None:
     print(f"{n} tokens ({ids.shape[0]} x {args.seq_len}), {torch.get_num_threads()} threads, "
           f"median of {args.repeats}")
     passes = {"forward only (decoder stack)": lambda: forward_only(model, ids, args.batch_size),
-              "fast signature pass": lambda: fast_pass(model, ids, args.batch_size, 0.01)}
+              "fast signature pass": lambda: fast_pass(model, ids, args.batch_size, 0.01),
+              # signatures.hessian_dtype: bfloat16, each batch's XᵀX product in bf16
+              "fast pass, bf16 XᵀX": lambda: fast_pass(model, ids, args.batch_size, 0.01,
+                                                       torch.bfloat16)}
     if not args.skip_naive:
         passes["naive signature pass"] = lambda: naive_pass(model, ids, 0.01)
     seconds = median_times(passes, args.repeats)
@@ -117,6 +127,14 @@ def main() -> None:
               f"{flops[name] / seconds[name] / 1e9:4.0f} GFLOP/s")
     fwd, fast = seconds["forward only (decoder stack)"], seconds["fast signature pass"]
     print(f"fast pass = {fwd / fast:.0%} of forward-only speed")
+    bf16 = seconds["fast pass, bf16 XᵀX"]
+    print(f"fast pass with bf16 XᵀX = {fwd / bf16:.0%} of forward-only speed "
+          f"({fast / bf16:.2f}x the fp32 XᵀX pass)")
+    fp32_bits, bf16_bits = counted["fast signature pass"][1], counted["fast pass, bf16 XᵀX"][1]
+    differ = sum(int((fp32_bits[m] != bf16_bits[m]).sum()) for m in fp32_bits)
+    total = sum(b.size for b in fp32_bits.values())
+    print(f"bits that differ between the fp32 and bf16 XᵀX: {differ:,} of {total:,} "
+          f"({differ / total:.2e})")
     if not args.skip_naive:
         naive = seconds["naive signature pass"]
         bound = flops["naive signature pass"] / flops["fast signature pass"]

@@ -81,6 +81,10 @@ class Layout:
         data under DVC rather than a report in git."""
         return self.root / "data" / "interlingua" / model
 
+    def hidden_states(self, model: str) -> Path:
+        """The pooled hidden states of the interlingua units (stage hidden_states)."""
+        return self.root / "data" / "hidden_states" / model
+
     def layer_distances(self, model: str, layer: int) -> Path:
         return self.representation_distances(model) / f"layer_{layer:02d}.parquet"
 

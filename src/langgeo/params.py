@@ -143,6 +143,8 @@ class Signatures:
     dtype: str = param(choices=DTYPES)
     keep_scores: int = param(ge=0, why=" (0 keeps none)")
     store_bits: bool = param(True)
+    # The dtype of each batch's XᵀX product; the sum over batches is fp32 either way.
+    hessian_dtype: str = param("float32", choices=DTYPES)
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,8 @@ class Pruning:
     batch_size: int = param(gt=0)
     distances: str = param()
     permutations: int = param(gt=0)
+    # The forward of the perplexity measurements; pruning itself runs on fp32 weights.
+    dtype: str = param("float32", choices=DTYPES)
 
 
 @dataclass(frozen=True)
@@ -241,6 +245,7 @@ class Interlingua:
     centre: bool = param(True, required=True)
     batch_size: int = param(8, gt=0, required=True)
     seed: int = param(0, ge=0, required=True)
+    dtype: str = param("float32", choices=DTYPES)  # the forward that gives the hidden states
 
 
 @dataclass(frozen=True)

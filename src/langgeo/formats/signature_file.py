@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class SignatureSettings:
     keep_scores: int
     seed: int
     store_bits: bool = True
+    hessian_dtype: str = "float32"
 
     @classmethod
     def from_params(cls, params: Params, dataset: str) -> SignatureSettings:
@@ -49,17 +50,35 @@ class SignatureSettings:
         sig, cal = params.signatures, params.calibration
         return cls(params.tokens(dataset), cal.seq_len, sig.score, sig.binarization,
                    sig.damping, sig.batch_size, sig.device, sig.dtype, sig.keep_scores,
-                   params.seed, sig.store_bits)
+                   params.seed, sig.store_bits, sig.hessian_dtype)
+
+    def record(self) -> dict[str, Any]:
+        """The settings as a job's fingerprint hashes them. A setting added after files were
+        written enters only where it differs from what those files were computed with (its
+        default), so that adding a setting does not recompute finished work."""
+        record = asdict(self)
+        for name, before in _ADDED_LATER.items():
+            if record[name] == before:
+                del record[name]
+        return record
+
+
+#: Settings added after signatures were first written, with the behaviour before them.
+_ADDED_LATER = {"hessian_dtype": "float32"}
 
 
 def signature_metadata(settings: SignatureSettings, model: str, dataset: str,
                        language: str) -> dict[str, Any]:
     """The settings a signature file records (the module docstring); a distance
     mixes only files whose records agree."""
-    return {"model": model, "dataset": dataset, "language": language,
-            "tokens": settings.tokens_per_language, "seq_len": settings.seq_len,
-            "score": settings.score, "binarization": settings.binarization,
-            "damping": settings.damping, "seed": settings.seed, "langgeo_version": __version__}
+    record = {"model": model, "dataset": dataset, "language": language,
+              "tokens": settings.tokens_per_language, "seq_len": settings.seq_len,
+              "score": settings.score, "binarization": settings.binarization,
+              "damping": settings.damping, "seed": settings.seed,
+              "langgeo_version": __version__}
+    if settings.hessian_dtype != _ADDED_LATER["hessian_dtype"]:
+        record["hessian_dtype"] = settings.hessian_dtype
+    return record
 
 
 

@@ -68,8 +68,9 @@ class TextSignature:
 
 def compute(model: Any, tokenizer: Any, documents: Sequence[str], tokens: int, seq_len: int,
             score: str = "sparsegpt", binarization: str = "per_matrix", damping: float = 0.01,
-            batch_size: int = 2, *, bits: bool = True, scores: bool = False,
-            metadata: Mapping[str, Any] | None = None, name: str = "text") -> TextSignature:
+            batch_size: int = 2, *, hessian_dtype: str = "float32", bits: bool = True,
+            scores: bool = False, metadata: Mapping[str, Any] | None = None,
+            name: str = "text") -> TextSignature:
     """The signature of ``documents`` (one language's text, read in order) under ``model``.
 
     Parameters
@@ -78,22 +79,24 @@ def compute(model: Any, tokenizer: Any, documents: Sequence[str], tokens: int, s
     documents : the text, each document followed by a newline when packed; the first ones
         that give ``tokens`` tokens are used.
     tokens : calibration tokens, a multiple of ``seq_len`` (``calibration.tokens_per_language``).
-    score, binarization, damping, batch_size : as in ``params.yaml`` ``signatures``;
-        ``batch_size`` is part of the result's bits (fp32 sums follow the batching).
+    score, binarization, damping, batch_size, hessian_dtype : as in ``params.yaml``
+        ``signatures``; ``batch_size`` is part of the result's bits (fp32 sums follow the
+        batching), ``hessian_dtype`` the dtype of each batch's XᵀX product.
     bits : also binarize (the bits follow from the factors; skip them when only factor
         distances are needed). ``scores``: also return the raw scores.
     metadata : recorded in the factors' metadata, with the settings and the model identity.
     name : what to call the text in error messages.
     """
     return compute_sizes(model, tokenizer, documents, [tokens], seq_len, score, binarization,
-                         damping, batch_size, bits=bits, scores=scores, metadata=metadata,
-                         name=name)[tokens]
+                         damping, batch_size, hessian_dtype=hessian_dtype, bits=bits,
+                         scores=scores, metadata=metadata, name=name)[tokens]
 
 
 def compute_sizes(model: Any, tokenizer: Any, documents: Sequence[str], tokens: Sequence[int],
                   seq_len: int, score: str = "sparsegpt", binarization: str = "per_matrix",
-                  damping: float = 0.01, batch_size: int = 2, *, bits: bool = True,
-                  scores: bool = False, metadata: Mapping[str, Any] | None = None,
+                  damping: float = 0.01, batch_size: int = 2, *, hessian_dtype: str = "float32",
+                  bits: bool = True, scores: bool = False,
+                  metadata: Mapping[str, Any] | None = None,
                   name: str = "text") -> dict[int, TextSignature]:
     """:func:`compute` at several calibration sizes (e.g. one per dataset), keyed by size,
     from one pass over the longest where that gives the same bits.
@@ -115,15 +118,17 @@ def compute_sizes(model: Any, tokenizer: Any, documents: Sequence[str], tokens: 
                            "give more text")
     ids = pack_sequences(tokenizer, documents, longest, seq_len)
     identity = model_identity(model)
+    gram = getattr(torch, hessian_dtype)
     result: dict[int, TextSignature] = {}
     sums, done = None, 0  # running sums over the first `done` sequences
     for size in sorted(set(tokens)):
         rows = size // seq_len
         try:
             if rows % batch_size and size != longest:
-                hessians = collect_hessians(model, ids[:rows].split(batch_size))
+                hessians = collect_hessians(model, ids[:rows].split(batch_size), gram)
             else:
-                sums = gram_sums(model, ids[done:rows].split(batch_size), start=sums)
+                sums = gram_sums(model, ids[done:rows].split(batch_size), start=sums,
+                                 dtype=gram)
                 done = rows
                 hessians = hessians_from_sums(sums)
             factors = layer_factors(model, hessians, score, damping)
@@ -133,6 +138,8 @@ def compute_sizes(model: Any, tokenizer: Any, documents: Sequence[str], tokens: 
         meta = {**(metadata or {}), "tokens": rows * seq_len, "seq_len": seq_len,
                 "score": score, "binarization": binarization, "damping": damping,
                 "model_identity": identity}
+        if hessian_dtype != "float32":  # recorded only where it differs from before it existed
+            meta["hessian_dtype"] = hessian_dtype
         result[size] = TextSignature(factors_of_layers(factors, hessians.leader_of, meta),
                                      binarize(raw, binarization) if bits else None,
                                      rows * seq_len, raw if scores else None)

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import time
 
 from langgeo import VERBOSE_ENV, LanggeoError
 from langgeo.layout import Layout
@@ -42,9 +43,14 @@ COMMANDS: dict[str, tuple[str, str, list[tuple[str, dict]]]] = {
     "export": ("stages.export:run", "latent vectors and distances for sharing", []),
     "synthetic": ("stages.synthetic:run", "synthetic ground truth: distances of transformed "
                   "texts", []),
-    "transfer": ("stages.transfer:run", "cross-lingual pruning and the transfer test", []),
+    "pruning-matrix": ("stages.pruning_matrix:run", "the panel pruned per language and "
+                       "every pruned model's perplexity on every language", []),
+    "transfer": ("stages.transfer:run", "does our distance predict the cost of pruning with "
+                 "another language? (the transfer test)", []),
+    "hidden-states": ("stages.hidden_states:run", "a model's pooled hidden states of the "
+                      "parallel UDHR units, every layer", [MODEL]),
     "interlingua": ("stages.interlingua:run", "Interlingual Local Overlap of a model's hidden "
-                    "states", [MODEL]),
+                    "states, beside its weight geometry", [MODEL]),
     "explorer": ("stages.explorer:run", "the interactive page of the space", []),
     "track": ("stages.track:run", "log the MLflow runs of the current outputs that the store "
               "lacks", []),
@@ -100,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     from langgeo.params import load_params
 
     module, function = COMMANDS[command][0].split(":")
+    start = time.perf_counter()
     try:
         params = load_params(params_file)
         run = getattr(importlib.import_module(f"langgeo.pipeline.{module}"), function)
@@ -107,9 +114,23 @@ def main(argv: list[str] | None = None) -> int:
     except LanggeoError as exc:
         print(f"langgeo {command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        record_time(os.environ.get("DVC_STAGE") or command, time.perf_counter() - start)
     if line:
         print(line)
     return 0
+
+
+#: A file that every command appends its name (the DVC stage's, under `dvc repro`) and wall
+#: time to: `make repro` sets it and prints the table at the end, since DVC prints no times.
+TIMINGS_ENV = "LANGGEO_TIMINGS"
+
+
+def record_time(name: str, seconds: float) -> None:
+    path = os.environ.get(TIMINGS_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{name}\t{seconds:.1f}\n")
 
 
 if __name__ == "__main__":

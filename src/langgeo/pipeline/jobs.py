@@ -23,7 +23,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -100,7 +100,7 @@ def plan_jobs(settings: SignatureSettings, model: str, dataset: str, languages: 
     """The jobs of one (model, dataset), one per language, with their fingerprints. The model
     folder and shards must have been checked already."""
     base = {"model": folder_sha256(str(Path(model_dir).resolve())), "code": code_version(),
-            "settings": asdict(settings), "names": [model, dataset]}
+            "settings": settings.record(), "names": [model, dataset]}
     jobs = []
     for lang in languages:
         shard = (Path(shards) / f"{lang}.parquet").resolve()
@@ -210,7 +210,8 @@ def compute_signature(job: SignatureJob, out_dir: Path,
         documents = read_shard(job.shard)
     metadata = job.metadata()
     signature = compute(model, tokenizer, documents, s.tokens_per_language, s.seq_len, s.score,
-                        s.binarization, s.damping, s.batch_size, bits=s.store_bits,
+                        s.binarization, s.damping, s.batch_size,
+                        hessian_dtype=s.hessian_dtype, bits=s.store_bits,
                         scores=bool(s.keep_scores), metadata=metadata,
                         name=f"language {job.language!r}")
     if s.store_bits:

@@ -195,6 +195,7 @@ class Space:
                         name: compute_sizes(model, tokenizer, [d for d in docs if d.strip()],
                                             sorted(sizes[model_name]), cal.seq_len, sig.score,
                                             sig.binarization, sig.damping, sig.batch_size,
+                                            hessian_dtype=sig.hessian_dtype,
                                             bits=kind == "hamming", name=name)
                         for name, docs in texts.items()}
                 tokens = params.tokens(dataset)
@@ -227,7 +228,7 @@ class Space:
 
 
 #: Metadata that must agree between a placed text's signature and the reference's.
-COMPARED = ("score", "binarization", "damping", "tokens", "seq_len")
+COMPARED = ("score", "binarization", "damping", "tokens", "seq_len", "hessian_dtype")
 
 
 def check_reference(path: str | os.PathLike[str], text: TextSignature, model: str) -> None:

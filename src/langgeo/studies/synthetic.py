@@ -189,12 +189,12 @@ def make_variants(base: Sequence[str], reference: Sequence[str],
 
 def signature(model: torch.nn.Module, tokenizer, documents: Sequence[str], tokens: int,
               seq_len: int, score: str, binarization: str, damping: float, batch_size: int,
-              label: str = "variant") -> Signature:
+              label: str = "variant", hessian_dtype: str = "float32") -> Signature:
     """The in-memory signature of ``documents`` (:func:`langgeo.method.signature.compute` on
     the shortest prefix giving ``tokens`` tokens), packed for Hamming distances."""
     chosen = select_documents(documents, [tokenizer], tokens, seq_len, label, "synthetic")
     bits = compute(model, tokenizer, chosen, tokens, seq_len, score, binarization, damping,
-                   batch_size, name=label).bits
+                   batch_size, hessian_dtype=hessian_dtype, name=label).bits
     return Signature(metadata={"language": label}, modules=list(bits),
                      shapes={m: tuple(b.shape) for m, b in bits.items()},
                      packed={m: np.packbits(b.reshape(-1)) for m, b in bits.items()})
@@ -214,15 +214,15 @@ def ordering_check(strengths: Sequence[float], distances: Sequence[float]) -> tu
 
 def synthetic_distances(model: torch.nn.Module, tokenizer, variants: Sequence[Variant],
                         tokens: int, seq_len: int, score: str, binarization: str,
-                        damping: float, batch_size: int, model_name: str = "model"
-                        ) -> pd.DataFrame:
+                        damping: float, batch_size: int, model_name: str = "model",
+                        hessian_dtype: str = "float32") -> pd.DataFrame:
     """One row per variant but the base: ``model``, ``transformation``, ``strength``,
     ``realized`` (share changed), ``distance`` (normalized Hamming distance to the base),
     and per transformation ``spearman`` and ``passed`` (:func:`ordering_check`; empty for
     the reference)."""
     start = time.perf_counter()
     signatures = [signature(model, tokenizer, v.documents, tokens, seq_len, score,
-                            binarization, damping, batch_size, v.name)
+                            binarization, damping, batch_size, v.name, hessian_dtype)
                   for v in tqdm(variants, desc=f"synthetic ({model_name})", unit="variant")]
     to_base = signature_distances(signatures)[0]
     rows = pd.DataFrame({"model": model_name,

@@ -12,6 +12,7 @@ share a language. One-sided: the alternative is that closer languages cost less.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from scipy.stats import rankdata
 from langgeo import LanggeoError
 from langgeo.layout import Layout
 from langgeo.params import Pattern
-from langgeo.studies.perplexity import Perplexity, perplexity
+from langgeo.studies.perplexity import perplexity
 from langgeo.studies.pruning import (
     PruneResult,
     block_weights,
@@ -45,17 +46,17 @@ class PanelText:
 
 @dataclass
 class CrossLingual:
-    """``ppl[(source, target)]``, source ``"dense"`` for the unpruned model; ``pruned`` holds
-    each source's :class:`~langgeo.studies.pruning.PruneResult`."""
+    """``ppl[(source, target)]``: :meth:`Perplexity.as_dict` of each measurement, source
+    ``"dense"`` for the unpruned model; ``sparsity[source]``: the share of the block linear
+    weights that pruning with the source's text removed."""
 
     languages: list[str]
-    ppl: dict[tuple[str, str], Perplexity]
-    pruned: dict[str, PruneResult]
-    seconds_perplexity: float
+    ppl: dict[tuple[str, str], dict[str, float]]
+    sparsity: dict[str, float]
 
     def matrix(self, value: str = "ppl") -> np.ndarray:
         """``(n, n)`` array of ``value`` (a key of :meth:`Perplexity.as_dict`), rows = source."""
-        return np.array([[self.ppl[a, b].as_dict()[value] for b in self.languages]
+        return np.array([[self.ppl[a, b][value] for b in self.languages]
                          for a in self.languages])
 
     def cost(self) -> np.ndarray:
@@ -69,22 +70,47 @@ class CrossLingual:
         index = {c: i for i, c in enumerate(self.languages)}
         rows = []
         for (a, b), p in self.ppl.items():
-            rows.append({"source": a, "target": b, **p.as_dict(),
+            rows.append({"source": a, "target": b, **p,
                          "R": float(r[index[a], index[b]]) if a != "dense" else np.nan,
-                         "sparsity": self.pruned[a].sparsity if a != "dense" else 0.0})
+                         "sparsity": self.sparsity[a] if a != "dense" else 0.0})
         return pd.DataFrame(rows)
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame) -> CrossLingual:
+        """The matrix again from its :meth:`table` (as the pruning_matrix stage wrote it)."""
+        values = ["ppl", "bits_per_byte", "nll_per_token", "tokens", "bytes"]
+        missing = [c for c in ["source", "target", "sparsity", *values] if c not in table]
+        if missing:
+            raise LanggeoError(f"the pruning matrix lacks column(s) {missing}; re-run its "
+                               "stage: `dvc repro -f -s pruning_matrix`")
+        languages = list(dict.fromkeys(table.loc[table["source"] == "dense", "target"]))
+        counts = ("tokens", "bytes")  # Python numbers again, as Perplexity.as_dict gives them
+        ppl = {(r.source, r.target): {v: (int if v in counts else float)(getattr(r, v))
+                                      for v in values}
+               for r in table.itertuples(index=False)}
+        sparsity = {r.source: float(r.sparsity) for r in table.itertuples(index=False)
+                    if r.source != "dense"}
+        return cls(languages, ppl, sparsity)
 
 
 def cross_lingual_matrix(model: torch.nn.Module, texts: Mapping[str, PanelText], method: str,
                          pattern: Pattern, damping: float, batch_size: int,
-                         progress: bool = True) -> CrossLingual:
+                         progress: bool = True, dtype: str = "float32"
+                         ) -> tuple[CrossLingual, dict[str, PruneResult], float]:
     """Prune ``model`` once per source language (restoring the dense weights in between) and
-    measure every target's held-out perplexity; the dense model's too."""
+    measure every target's held-out perplexity; the dense model's too.
+
+    Pruning runs on the model's own (fp32) weights; the perplexities are measured with a
+    forward in ``dtype``: in bf16, by a copy of the model whose block weights follow the
+    pruned ones. Returns the matrix, each source's :class:`PruneResult` (masks, time) and
+    the seconds spent measuring perplexity.
+    """
     from tqdm import tqdm
 
     languages = list(texts)
     dense = block_weights(model)
-    ppl: dict[tuple[str, str], Perplexity] = {}
+    measured = model if dtype == "float32" else copy.deepcopy(model).to(getattr(torch, dtype))
+    ppl: dict[tuple[str, str], dict[str, float]] = {}
     pruned: dict[str, PruneResult] = {}
     spent = 0.0
     bar = tqdm(total=len(languages) * (len(languages) + 1), desc="perplexity panel",
@@ -93,9 +119,11 @@ def cross_lingual_matrix(model: torch.nn.Module, texts: Mapping[str, PanelText],
     def measure(source: str) -> None:
         nonlocal spent
         start = time.perf_counter()
+        if measured is not model:
+            restore_weights(measured, block_weights(model))
         for b in languages:
-            ppl[source, b] = perplexity(model, texts[b].heldout, texts[b].heldout_bytes,
-                                        batch_size)
+            ppl[source, b] = perplexity(measured, texts[b].heldout, texts[b].heldout_bytes,
+                                        batch_size).as_dict()
             bar.update()
         spent += time.perf_counter() - start
 
@@ -110,7 +138,8 @@ def cross_lingual_matrix(model: torch.nn.Module, texts: Mapping[str, PanelText],
     finally:
         restore_weights(model, dense)
         bar.close()
-    return CrossLingual(languages, ppl, pruned, spent)
+    return (CrossLingual(languages, ppl, {a: r.sparsity for a, r in pruned.items()}), pruned,
+            spent)
 
 
 def _rank_rows(x: np.ndarray) -> np.ndarray:
@@ -189,8 +218,8 @@ def lsp_summary(crosslingual: CrossLingual, reference: str = "en") -> dict:
         return {}
     others = [b for b in langs if b != reference]
     wins = [b for b in others
-            if crosslingual.ppl[b, b].per_token < crosslingual.ppl[reference, b].per_token]
-    best_self = [b for b in langs if min(langs, key=lambda a: crosslingual.ppl[a, b].per_token)
+            if crosslingual.ppl[b, b]["ppl"] < crosslingual.ppl[reference, b]["ppl"]]
+    best_self = [b for b in langs if min(langs, key=lambda a: crosslingual.ppl[a, b]["ppl"])
                  == b]
     return {"reference": reference, "targets": len(others), "own_beats_reference": len(wins),
             "own_is_best": len(best_self)}

@@ -1,7 +1,8 @@
 """Stage ``interlingua@<model>``: the Interlingual Local Overlap of the model's hidden states on
 parallel UDHR text, layer by layer, beside its weight geometry (:mod:`langgeo.studies.interlingua`).
 
-Writes ``reports/interlingua/<model>/`` (``layers.csv``, ``languages.csv``, ``summary.json``,
+Reads the hidden states of stage ``hidden_states@<model>``; writes
+``reports/interlingua/<model>/`` (``layers.csv``, ``languages.csv``, ``summary.json``,
 figures) and the per-layer representation distances ``data/interlingua/<model>/``.
 """
 
@@ -13,12 +14,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from langgeo.data import udhr
-from langgeo.data.udhr import udhr_declaration
+from langgeo import LanggeoError
 from langgeo.formats.matrix_file import read_matrix, write_matrix
+from langgeo.formats.states_file import read_states
 from langgeo.formats.storage import atomic_path
 from langgeo.layout import Layout
-from langgeo.method.models import load_model, load_tokenizer
 from langgeo.params import Params
 from langgeo.pipeline.runs import track_interlingua
 from langgeo.report.study_figures import (
@@ -27,7 +27,6 @@ from langgeo.report.study_figures import (
     language_ilo_figure,
 )
 from langgeo.studies.interlingua import analyse_layers, check_neighbourhood
-from langgeo.studies.representations import align_units, language_states
 
 
 def weight_distances(params: Params, layout: Layout, model: str, codes: list[str]
@@ -46,16 +45,13 @@ def weight_distances(params: Params, layout: Layout, model: str, codes: list[str
 def run(params: Params, layout: Layout, model: str) -> str:
     il, ev = params.interlingua, params.evaluation
     start = time.perf_counter()
-    declarations = {lang: udhr_declaration(lang) for lang in params.languages}
-    without = [lang for lang, d in declarations.items() if d is None]
-    codes = [lang for lang, d in declarations.items() if d is not None]
-    aligned = align_units({lang: udhr.units(declarations[lang]) for lang in codes},
-                          il.max_units)
-    check_neighbourhood(len(codes), len(aligned.keys), il.k, il.t)
-    states = language_states(load_model(layout.model(model)),
-                             load_tokenizer(layout.model(model)), aligned.texts, il.pooling,
-                             il.batch_size)
-    states_s = time.perf_counter() - start
+    states, record = read_states(layout.hidden_states(model))
+    codes = record["languages"]
+    expected = [c for c in params.languages if c not in record["without_translation"]]
+    if codes != expected or record["model"] != model:
+        raise LanggeoError(f"{layout.hidden_states(model)} holds other languages or another "
+                           f"model than params; run `dvc repro hidden_states@{model}`")
+    check_neighbourhood(len(codes), len(record["units"]), il.k, il.t)
     labels = pd.read_parquet(layout.labels()).set_index("code")
     gold = labels.loc[codes, ["family", "branch"]].to_dict("list")
     found = weight_distances(params, layout, model, codes)
@@ -76,10 +72,11 @@ def run(params: Params, layout: Layout, model: str) -> str:
     best = int(per_layer.loc[per_layer["ilo"].idxmax(), "layer"])
     agree = (int(per_layer.loc[per_layer["mantel_rho"].idxmax(), "layer"])
              if per_layer["mantel_rho"].notna().any() else None)
-    summary = {"model": model, "languages": codes, "without_translation": without,
-               "declarations": {c: declarations[c] for c in codes},
-               "units": len(aligned.keys), "aligned_units": aligned.available,
-               "dropped_articles": aligned.dropped_articles, "layers": len(result.distances),
+    summary = {"model": model, "languages": codes,
+               "without_translation": record["without_translation"],
+               "declarations": {c: record["declarations"][c] for c in codes},
+               "units": len(record["units"]), "aligned_units": record["aligned_units"],
+               "dropped_articles": record["dropped_articles"], "layers": len(result.distances),
                "most_aligned_layer": best, "most_agreeing_layer": agree}
     out = layout.interlingua(model)
     matrices = layout.representation_distances(model)
@@ -104,11 +101,11 @@ def run(params: Params, layout: Layout, model: str) -> str:
                                     float(per_layer.loc[agree, "mantel_rho"]))
     tracked = track_interlingua(params, layout, model)
     row = per_layer.loc[best]
-    return (f"interlingua ({model}): {len(codes)} languages x {len(aligned.keys)} units "
-            f"({aligned.available} aligned, articles dropped {aligned.dropped_articles}, no "
-            f"translation: {without or 'none'}), {len(result.distances)} layers in "
-            f"{time.perf_counter() - start:.0f} s ({states_s:.0f} s of hidden states); "
-            f"highest mean ILO {row['ilo']:.3f} at layer {best} "
-            f"(shuffled {row['shuffled_ilo']:.3f}, Gaussian {row['gaussian_ilo']:.3f}, "
+    return (f"interlingua ({model}): {len(codes)} languages x {len(record['units'])} units "
+            f"({record['aligned_units']} aligned, articles dropped "
+            f"{record['dropped_articles']}, no translation: "
+            f"{record['without_translation'] or 'none'}), {len(result.distances)} layers in "
+            f"{time.perf_counter() - start:.0f} s; highest mean ILO {row['ilo']:.3f} at layer "
+            f"{best} (shuffled {row['shuffled_ilo']:.3f}, Gaussian {row['gaussian_ilo']:.3f}, "
             f"retrieval P@1 {row['retrieval_p1']:.3f}); -> {out}, {matrices}; "
             f"{tracked.status()}")

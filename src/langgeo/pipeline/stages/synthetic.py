@@ -36,7 +36,7 @@ def run(params: Params, layout: Layout) -> str:
         model = load_model(layout.model(name), sig.device, sig.dtype)
         table = synthetic_distances(
             model, tokenizer, variants, syn.tokens, params.calibration.seq_len, sig.score,
-            sig.binarization, sig.damping, sig.batch_size, name)
+            sig.binarization, sig.damping, sig.batch_size, name, sig.hessian_dtype)
         print(f"synthetic ({name}): {len(variants)} variants x {syn.tokens} tokens in "
               f"{table.attrs['seconds']:.0f} s")
         tables.append(table)

@@ -1,0 +1,49 @@
+"""Stage ``hidden_states@<model>``: the model's pooled hidden states, at every layer, of the UDHR
+units that every language of params holds in the same place (:mod:`langgeo.studies.
+representations`); ``data/hidden_states/<model>/`` (:mod:`langgeo.formats.states_file`).
+
+The forward passes of the interlingua study, kept apart from its analysis so that a change of
+the distances or of the ILO settings does not repeat them.
+"""
+
+from __future__ import annotations
+
+import time
+
+from langgeo.data import udhr
+from langgeo.data.udhr import udhr_declaration
+from langgeo.formats.states_file import write_states
+from langgeo.formats.storage import atomic_path
+from langgeo.layout import Layout
+from langgeo.method.models import load_model, load_tokenizer
+from langgeo.params import Params
+from langgeo.studies.interlingua import check_neighbourhood
+from langgeo.studies.representations import align_units, language_states
+
+
+def run(params: Params, layout: Layout, model: str) -> str:
+    il = params.interlingua
+    params.model(model)
+    start = time.perf_counter()
+    declarations = {lang: udhr_declaration(lang) for lang in params.languages}
+    without = [lang for lang, d in declarations.items() if d is None]
+    codes = [lang for lang, d in declarations.items() if d is not None]
+    aligned = align_units({lang: udhr.units(declarations[lang]) for lang in codes},
+                          il.max_units)
+    # Fails here, before the forward passes, rather than in the analysis after them.
+    check_neighbourhood(len(codes), len(aligned.keys), il.k, il.t)
+    states = language_states(load_model(layout.model(model), dtype=il.dtype),
+                             load_tokenizer(layout.model(model)), aligned.texts, il.pooling,
+                             il.batch_size)
+    record = {"model": model, "languages": codes, "units": [list(k) for k in aligned.keys],
+              "declarations": {c: declarations[c] for c in codes},
+              "without_translation": without, "aligned_units": aligned.available,
+              "dropped_articles": aligned.dropped_articles, "pooling": il.pooling,
+              "dtype": il.dtype}
+    out = layout.hidden_states(model)
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        write_states(tmp, states, record)
+    return (f"hidden states ({model}, {il.dtype}): {len(codes)} languages x "
+            f"{len(aligned.keys)} units x {states.shape[0]} layers in "
+            f"{time.perf_counter() - start:.0f} s (no translation: {without or 'none'}) -> {out}")
