@@ -23,7 +23,7 @@ import pandas as pd
 from langgeo import LanggeoError
 from langgeo.data.languages import known_languages, read_csv_strings
 
-__all__ = ["LABEL_COLUMNS", "language_labels"]
+__all__ = ["LABEL_COLUMNS", "language_labels", "language_lineages"]
 
 
 #: Columns of the table returned by :func:`language_labels`, in order.
@@ -169,3 +169,31 @@ def language_labels(codes: Sequence[str]) -> pd.DataFrame:
         family, branch = _family_and_branch(lineage, glottolog_name)
         rows.append((code, iso639_3, name, glottocode, family, branch))
     return pd.DataFrame(rows, columns=list(LABEL_COLUMNS), dtype=str)
+
+
+def language_lineages(codes: Sequence[str]) -> list[tuple[str, ...]]:
+    """Each language's Glottolog lineage path, for the reference tree of
+    :func:`langgeo.geometry.trees.lineage_tree`: the family first, then each subgroup down
+    to the language's parent, then the language's own Glottocode; "Classical Indo-European"
+    is skipped as in :func:`language_labels`. An isolate (empty lineage) is
+    ``(Glottolog name, Glottocode)``: a family of one, named as :func:`language_labels`
+    names it, so ``path[0]`` is always the ``family`` label.
+
+    Parameters
+    ----------
+    codes : sequence of str
+        ISO 639-1 codes, as for :func:`language_labels` (same checks, same errors).
+
+    Returns
+    -------
+    list of tuple of str, one per code, in input order.
+    """
+    labels = language_labels(codes)
+    _, glottocode_to_lineage = _load_glottolog()
+    paths = []
+    for glottocode in labels["glottocode"]:
+        name, lineage = glottocode_to_lineage[glottocode]
+        nodes = [node.strip() for node in lineage.split(",")]
+        nodes = [node for node in nodes if node and node not in _UNINFORMATIVE_NODES]
+        paths.append((*(nodes or [name]), glottocode))
+    return paths
