@@ -81,6 +81,10 @@ class Layout:
         data under DVC rather than a report in git."""
         return self.root / "data" / "interlingua" / model
 
+    def scripts(self, model: str) -> Path:
+        """The script experiment's reports for one model."""
+        return self.root / "reports" / "scripts" / model
+
     def hidden_states(self, model: str) -> Path:
         """The pooled hidden states of the interlingua units (stage hidden_states)."""
         return self.root / "data" / "hidden_states" / model

@@ -249,6 +249,22 @@ class Interlingua:
 
 
 @dataclass(frozen=True)
+class Scripts:
+    """The script experiment (``langgeo scripts``): UDHR declarations that are one language in
+    two ``script`` s, or its ``orthography`` or ``region`` variants, each group of codes one
+    language; compared, per model, with the references of ``dataset`` (a UDHR entry of the
+    pipeline's ``datasets``, whose signatures and settings they share). ``layer_share``: the
+    share of blocks a script-robust geometry keeps (those where the scripts of one language
+    are closest), fixed a priori."""
+
+    dataset: str = param()
+    script: tuple[tuple[str, ...], ...] = param(what="group of declarations")
+    orthography: tuple[tuple[str, ...], ...] = param(what="group of declarations")
+    region: tuple[tuple[str, ...], ...] = param(what="group of declarations")
+    layer_share: float = param(0.5, gt=0, le=1)
+
+
+@dataclass(frozen=True)
 class Pattern:
     """What to prune: ``nm = None`` for unstructured ``sparsity``, else ``(n, m)``: keep ``n``
     of every ``m`` consecutive weights of a row."""
@@ -302,6 +318,7 @@ class Params:
     synthetic: Synthetic | None = param(None)
     pruning: Pruning | None = param(None)
     interlingua: Interlingua = param(Interlingua())
+    scripts: Scripts | None = param(None)
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:
@@ -383,6 +400,21 @@ def _check_consistency(p: Params) -> None:
             raise LanggeoError(f"params: 'interlingua.dataset' is {ilo.dataset!r}; name an "
                                "entry of 'dataset_catalog' with source udhr (parallel text)")
 
+    if p.scripts is not None:
+        groups = [g for rung in ("script", "orthography", "region")
+                  for g in getattr(p.scripts, rung)]
+        bad = [list(g) for g in groups if len(set(g)) < 2 or len(set(g)) != len(g)]
+        if bad:
+            raise LanggeoError(f"params: 'scripts' groups {bad} must each list at least two "
+                               "distinct declaration codes (one language, two texts)")
+        if not p.scripts.script:
+            raise LanggeoError("params: 'scripts.script' is empty; list at least one language "
+                               "in two scripts, e.g. [srp_latn, srp_cyrl]")
+        if p.scripts.dataset not in [d.name for d in p.datasets] or \
+                p.dataset(p.scripts.dataset).source != "udhr":
+            raise LanggeoError(f"params: 'scripts.dataset' is {p.scripts.dataset!r}; name an "
+                               "entry of 'datasets' with source udhr (its signatures are the "
+                               "references)")
 
 def parse_params(raw: dict[str, Any]) -> Params:
     """Validate a params mapping (as read from YAML) and return typed params."""

@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str, list[tuple[str, dict]]]] = {
     "export": ("stages.export:run", "latent vectors and distances for sharing", []),
     "synthetic": ("stages.synthetic:run", "synthetic ground truth: distances of transformed "
                   "texts", []),
+    "scripts": ("stages.scripts:run", "language or writing system? declarations of one language "
+                "in two scripts against the references", [MODEL]),
     "pruning-matrix": ("stages.pruning_matrix:run", "the panel pruned per language and "
                        "every pruned model's perplexity on every language", []),
     "transfer": ("stages.transfer:run", "does our distance predict the cost of pruning with "

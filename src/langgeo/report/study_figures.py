@@ -264,3 +264,32 @@ def geometry_scatter_figure(path: str | Path, weights: np.ndarray,
     ax.set_title(f"Two geometries, Spearman ρ = {rho:.2f}")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def script_ladder_figure(path: str | Path, pairs: pd.DataFrame, ladder: pd.DataFrame,
+                         model: str) -> Path:
+    """The script experiment: every pair's distance by rung (points, labelled) over the
+    ladder's mean per rung (bars), and, for the script pairs, the distance to the nearest
+    other language in one script (crosses). ``pairs``, ``ladder``: the tables of
+    :func:`langgeo.studies.script_experiment.experiment_tables`."""
+    fig = Figure(figsize=(7.5, 4.5), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    rungs = ladder["rung"].tolist()
+    ax.bar(range(len(rungs)), ladder["mean"], color="#dddddd", label="mean per rung")
+    for x, rung in enumerate(rungs):
+        rows = pairs[pairs["rung"] == rung]
+        for k, row in enumerate(rows.itertuples()):
+            ax.plot(x, row.distance, "o", color="C0", markersize=4)
+            ax.annotate(f"{row.a}/{row.b}", (x, row.distance), fontsize=6,
+                        textcoords="offset points", xytext=(4, -2 + 4 * (k % 3)))
+            if rung == "script":
+                near = np.nanmin([row.nearest_a_distance, row.nearest_b_distance])
+                ax.plot(x + 0.2, near, "x", color="C3", markersize=5)
+    ax.plot([], [], "x", color="C3", label="nearest other language, same script")
+    ax.set_xticks(range(len(rungs)), rungs, fontsize=8)
+    ax.set_ylabel("Hamming distance")
+    ax.set_title(f"Language or writing system? ({model}, UDHR)")
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return save_figure(fig, path)
