@@ -6,10 +6,11 @@ the section's keys. A field's type says what its value must be (``bool``, ``int`
 ``dict[str, tuple[X, ...]]``, or another section), and :func:`param` puts the rest in the
 field's metadata: ``choices``, bounds (``gt``, ``ge``, ``lt``, ``le``; every number must also
 be finite), list rules (``min_len``, ``distinct``), which catalog ``sources`` understand the
-key, a ``check`` of its own. One generic reader, :func:`langgeo._schema.build`, turns a mapping
-into any such dataclass; the keys it allows are the fields, so a typo is refused naming the nearest valid
-key. A key is optional where its field has a default, unless declared ``required``. Rules that
-tie several fields together live in :func:`_check_consistency`.
+key, a ``check`` of its own. One generic reader, :func:`langgeo._schema.build`, turns a
+mapping into any such dataclass; the keys it allows are the fields, so a typo is refused
+naming the nearest valid key. A key is optional where its field has a default, unless
+declared ``required``. Rules that tie several fields together live in
+:func:`_check_consistency`.
 
 A new key is a new field; a new section a new dataclass and a field of :class:`Params`.
 Reading params imports nothing heavy (no torch, no pandas): the CLI reads them first.
@@ -44,8 +45,8 @@ ENGINE_KINDS = ("local", "ray")
 SYNTHETIC_TRANSFORMATIONS = ("substitute", "scramble")
 POOLINGS = ("mean", "mean_no_bos")
 PRUNING_METHODS = ("sparsegpt", "wanda", "magnitude")
-# The URIEL+ distance kinds; langgeo.evaluation.baselines maps each to its data file and checks that it
-# knows exactly these (here so that reading params does not import numpy's world).
+# The URIEL+ distance kinds; langgeo.evaluation.baselines maps each to its data file (a test
+# checks that it knows exactly these; here so that reading params does not import numpy).
 URIEL_KINDS = ("geographic", "genetic", "featural", "syntactic", "phonological", "inventory")
 
 
@@ -103,9 +104,10 @@ class DatasetSpec:
     """Where calibration text comes from.
 
     ``eld``: the embedded corpus. ``udhr``: the Universal Declaration of Human Rights
-    (parallel text, see :mod:`langgeo.data.udhr`). ``hub``: the Hugging Face dataset ``hub_id``, streamed one
-    language at a time; the config is ``config_template`` with ``{column}`` fields filled from
-    the language's row of ``resources/paper_languages.csv`` (e.g. ``"20231101.{wikipedia}"``).
+    (parallel text, see :mod:`langgeo.data.udhr`). ``hub``: the Hugging Face dataset
+    ``hub_id``, streamed one language at a time; the config is ``config_template`` with
+    ``{column}`` fields filled from the language's row of ``resources/paper_languages.csv``
+    (e.g. ``"20231101.{wikipedia}"``).
     ``local``: a folder ``path`` holding ``<code>.txt`` (documents separated by a blank line),
     ``<code>.jsonl`` or ``<code>.parquet``. Streamed documents are shuffled through a buffer of
     ``shuffle_buffer`` documents, and those shorter than ``min_chars`` characters are skipped.
@@ -149,8 +151,8 @@ class Signatures:
 
 @dataclass(frozen=True)
 class Engine:
-    """Where signature jobs run (``langgeo.pipeline.engines``); it never changes the bits, so it is not
-    a dependency of the signature stage."""
+    """Where signature jobs run (``langgeo.pipeline.engines``); it never changes the bits, so
+    it is not a dependency of the signature stage."""
 
     kind: str = param("local", choices=ENGINE_KINDS, required=True)
     address: str = param("auto", check=_check_address)
@@ -179,6 +181,8 @@ class Evaluation:
     # scikit-learn's HDBSCAN refuses smaller clusters, which would fail after all the work.
     hdbscan_min_cluster_size: int = param(ge=2, why=" (scikit-learn's HDBSCAN needs 2)")
     mantel_permutations: int = param(gt=0)
+    tree_permutations: int = param(99, gt=0)    # leaf permutations of the NJ tree's GQD null
+    quartet_samples: int = param(1_000_000, gt=0)  # quartets drawn above 120 languages
 
 
 @dataclass(frozen=True)

@@ -337,7 +337,8 @@ def evaluate_distances(distances: np.ndarray, labels: Mapping[str, Sequence[str]
     """The whole evaluation protocol for one distance matrix.
 
     Latent vectors are ``latent`` where given (the embed stage's, ``(n, k)``), else
-    ``classical_mds(distances, None, transform)`` (every positive eigenvalue). For each gold level, with k = its number of labels:
+    ``classical_mds(distances, None, transform)`` (every positive eigenvalue). For each gold
+    level, with k = its number of labels:
 
     - ``kmeans``: k-means on the latent vectors, seeds ``seed .. seed + kmeans_seeds - 1``;
       ARI/NMI/purity as mean and std (ddof=0) over seeds;

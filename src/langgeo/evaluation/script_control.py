@@ -30,7 +30,8 @@ MIN_LANGUAGES = 3
 def script_members(codes: Sequence[str], script: str = SCRIPT,
                    scripts: Mapping[str, str] | None = None) -> list[int]:
     """Positions in ``codes`` of the languages written in ``script`` (ISO 15924), by the
-    table of :func:`langgeo.evaluation.baselines.script_distances` (default :data:`CORPUS_SCRIPTS`)."""
+    table of :func:`langgeo.evaluation.baselines.script_distances` (default
+    :data:`CORPUS_SCRIPTS`)."""
     scripts = CORPUS_SCRIPTS if scripts is None else scripts
     return [i for i, code in enumerate(codes) if scripts.get(code) == script]
 
@@ -43,23 +44,22 @@ def _positions(subset: Sequence[str], codes: Sequence[str]) -> np.ndarray:
 def script_control(codes: Sequence[str], ensemble: np.ndarray,
                    pairs: Mapping[str, tuple[Sequence[str], np.ndarray]],
                    baselines: Mapping[str, np.ndarray], genetic: np.ndarray,
-                   gold: Mapping[str, Sequence[str]],
-                   evaluate: Callable[[np.ndarray, Mapping[str, Sequence[str]]], dict],
+                   evaluate: Callable[[np.ndarray, Sequence[str]], dict],
                    n_permutations: int, seed: int, script: str = SCRIPT,
                    scripts: Mapping[str, str] | None = None) -> dict:
     """Both script checks for the ensemble, each (model, dataset) pair and the baselines.
 
     Parameters
     ----------
-    codes : the n language codes of ``ensemble``, ``genetic``, ``gold`` and ``baselines``.
+    codes : the n language codes of ``ensemble``, ``genetic`` and ``baselines``.
     ensemble : (n, n) our distances.
     pairs : name -> (its codes, its (m, m) distances); each pair's codes a subset of ``codes``.
     baselines : name -> (n, n) baseline distances (the script baseline itself is skipped in
         the restricted evaluation: it is constant there).
     genetic : (n, n) URIEL+ genetic distances.
-    gold : level -> n gold labels.
-    evaluate : ``evaluate(distances, gold)``, the protocol's metrics (the caller fixes its
-        params so that every matrix gets the same).
+    evaluate : ``evaluate(distances, codes)``, the protocol's metrics of a matrix over those
+        languages (the caller fixes its params and gold labels, so that every matrix gets
+        the same).
     n_permutations, seed : of the Mantel tests.
 
     Returns
@@ -93,9 +93,8 @@ def script_control(codes: Sequence[str], ensemble: np.ndarray,
                           f"needs {MIN_LANGUAGES}")
         return out
     at = np.asarray(members)
-    sub_gold = {level: [labels[i] for i in members] for level, labels in gold.items()}
     ours = ensemble[np.ix_(at, at)]
-    out["ours"] = evaluate(ours, sub_gold)
+    out["ours"] = evaluate(ours, subset)
     for name, (pair_codes, matrix) in pairs.items():
         if same[name]:
             out["per_pair"][name] = dict(out["ours"])
@@ -104,14 +103,12 @@ def script_control(codes: Sequence[str], ensemble: np.ndarray,
         if len(inside) < MIN_LANGUAGES:
             continue
         where = _positions(inside, pair_codes)
-        out["per_pair"][name] = evaluate(
-            matrix[np.ix_(where, where)],
-            {level: [labels[codes.index(c)] for c in inside] for level, labels in gold.items()})
+        out["per_pair"][name] = evaluate(matrix[np.ix_(where, where)], inside)
     for name, matrix in baselines.items():
         restricted = matrix[np.ix_(at, at)]
         if np.ptp(restricted[np.triu_indices(len(at), 1)]) == 0:
             continue  # constant on these languages (script identity): nothing to evaluate
         rho, p = mantel_test(ours, restricted, n_permutations, seed)
-        out["baselines"][name] = {**evaluate(restricted, sub_gold),
+        out["baselines"][name] = {**evaluate(restricted, subset),
                                   "mantel_rho_vs_ours": rho, "mantel_p": p}
     return out

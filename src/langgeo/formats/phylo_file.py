@@ -35,8 +35,11 @@ Long CSV (:func:`write_distance_csv`)
     In the spirit of CLDF's ParameterTable/ValueTable: one row per unordered pair of languages
     and measure, columns ``language_a, language_b, value, measure, model, dataset, tokens,
     commit`` (``language_a`` comes first in the matrix's order; ``tokens``: the calibration
-    tokens per language behind the value, empty when not known; ``commit``: the git commit of
-    the code that computed it). UTF-8, comma-separated, a header line, read by any CSV reader.
+    tokens per language behind the value, empty when not known; ``commit``: the version of the
+    code that computed it, e.g. ``langgeo 0.1.0``: a pipeline output cannot hold the git
+    commit it will be committed in, and the same inputs must give the same bytes; the commit
+    of a result is the one whose ``dvc.lock`` holds it). UTF-8, comma-separated, a header
+    line, read by any CSV reader.
 
 Every file is written atomically (:mod:`langgeo.formats.storage`).
 """

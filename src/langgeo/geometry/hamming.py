@@ -203,7 +203,8 @@ def hamming_counts(matrices: Iterable[tuple[str, int, Sequence[np.ndarray]]], n:
     with ThreadPoolExecutor(threads) as pool:
         for name, n_bits, rows in matrices:
             spans = _spans(len(rows[0]), block_bytes, threads)
-            upper = sum(pool.map(lambda s: _span_counts(rows, s[0], s[1], block_bytes), spans))
+            upper = sum(pool.map(
+                lambda s, rows=rows: _span_counts(rows, s[0], s[1], block_bytes), spans))
             counts = upper + upper.T
             result.add(TOTAL, counts, n_bits)
             if group_by is not None:

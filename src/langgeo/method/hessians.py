@@ -124,7 +124,8 @@ def gram_sums(model: nn.Module, batches: Iterable[torch.Tensor],
     products (:func:`add_gram_upper`).
 
     Nothing here branches on a tensor's values, so it also runs on shape-only (fake)
-    tensors: that is how :mod:`langgeo.method.flops` counts the arithmetic of models it does not hold.
+    tensors: that is how :mod:`langgeo.method.flops` counts the arithmetic of models it does
+    not hold.
     """
     linears = block_linears(model)
     device = next(model.parameters()).device

@@ -207,7 +207,8 @@ def bits_from_factors(model_or_weights: Any, factors: Any,
     ----------
     model_or_weights : the transformers model, or a mapping module name -> weight
         ``(out, in)`` (numpy or torch) of every block linear layer.
-    factors : a :class:`langgeo.formats.factor_file.Factors` (``read_factors``) or a path to a factor file.
+    factors : a :class:`langgeo.formats.factor_file.Factors` (``read_factors``) or a path to a
+        factor file.
     binarization : ``per_matrix`` or ``global``; default: the one in the file's metadata.
     check_identity : refuse weights whose :func:`model_identity` differs from
         the one the factors were computed with (they would give other bits).
@@ -242,8 +243,8 @@ def hamming_from_factor_files(paths: Sequence[str | os.PathLike[str]], model_or_
                               group_by: GroupBy | None = module_groups,
                               block_bytes: int = BLOCK_BYTES,
                               threads: int | None = None) -> HammingCounts:
-    """:func:`langgeo.geometry.hamming.hamming_from_files` for signatures stored as factor files alone
-    (``signatures.store_bits: false``).
+    """:func:`langgeo.geometry.hamming.hamming_from_files` for signatures stored as factor files
+    alone (``signatures.store_bits: false``).
 
     Each language's bits are rebuilt exactly from its factor file and the model's weights
     (:func:`bits_from_factors`, which refuses weights of another identity)

@@ -1,7 +1,7 @@
 """Where signature jobs run: ``local`` (this process, one job after another, the model
 loaded once) or ``ray`` (one Ray task per job on a cluster the user started, or on a local
-one). Both run :func:`langgeo.pipeline.jobs.compute_signature`, so the same params give the same bits
-(given the same CPU kernels and thread count, see docs/method.md, "Determinism").
+one). Both run :func:`langgeo.pipeline.jobs.compute_signature`, so the same params give the
+same bits (given the same CPU kernels and thread count, see docs/method.md, "Determinism").
 
 Either engine installs each job's files as soon as it finishes, so a failing job never
 discards the others' results; failures are collected and reported together at the end.

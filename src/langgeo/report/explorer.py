@@ -319,8 +319,9 @@ def write_explorer(path: str | Path, configurations: Mapping[str, Configuration]
     clusters : optional name -> one cluster id per language of that configuration.
     tsne_seed : seed of a t-SNE layout added to each configuration (a few seconds per 150
         languages); ``None`` offers the MDS layout only.
-    placed : optional :class:`langgeo.studies.placement.Placement` of new texts, drawn as diamonds in the
-        first configuration's MDS map (its coordinates are in that map's frame).
+    placed : optional :class:`langgeo.studies.placement.Placement` of new texts, drawn as
+        diamonds in the first configuration's MDS map (its coordinates are in that map's
+        frame).
     representations : models' layer geometries (:func:`read_representation`): each layer
         becomes a configuration "representation, <model>, layer N", laid out by classical
         MDS of its distances with ``transform`` (params ``embedding.distance_transform``);

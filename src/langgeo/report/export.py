@@ -6,13 +6,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from langgeo import LanggeoError
+from langgeo import LanggeoError, __version__
 from langgeo.data.labels import LABEL_COLUMNS
 from langgeo.formats.matrix_file import read_matrix
+from langgeo.formats.phylo_file import (
+    distance_long_table,
+    write_distance_csv,
+    write_newick,
+    write_nexus,
+    write_phylip,
+)
 from langgeo.formats.storage import atomic_path, write_parquet
+from langgeo.geometry.trees import nj_tree
 
 README = """\
 # langgeo results
@@ -36,6 +45,16 @@ the language's identity and gold labels:
   normalized Hamming distance between the two languages' weight-importance signatures
   (fraction of differing bits, in [0, 1]), averaged over models x datasets. Symmetric, zero
   diagonal.
+
+For the tools of computational historical linguistics (PHYLIP, SplitsTree, R's ape, Biopython):
+
+- `tree.nwk`: the neighbour-joining tree of the distances (Newick, branch lengths in the
+  distances' units, unrooted).
+- `distances.phy`: the distance matrix as PHYLIP's square format (names are the codes).
+- `distances.nex`: the same as NEXUS, a TAXA and a DISTANCES block.
+- `distances_long.csv`: one row per pair of languages and measure (`language_a`,
+  `language_b`, `value`, `measure`, `model`, `dataset`, `tokens`, `commit`): the ensemble
+  and each (model, dataset) pair; `commit` is the version of the code.
 """
 
 
@@ -114,3 +133,27 @@ def export_results(out_dir: str | os.PathLike[str], latent_path: str | os.PathLi
     with atomic_path(readme) as tmp:
         tmp.write_text(README)
     return written + [readme]
+
+
+def export_phylogenetics(out_dir: str | os.PathLike[str], codes: list[str],
+                         ensemble: np.ndarray,
+                         pairs: dict[tuple[str, str], tuple[list[str], np.ndarray, int]]
+                         ) -> list[Path]:
+    """Write the ensemble's NJ tree (``tree.nwk``), its distance matrix as PHYLIP
+    (``distances.phy``) and NEXUS (``distances.nex``), and every matrix as one long CSV
+    (``distances_long.csv``: the ensemble, then each (model, dataset) pair of ``pairs``:
+    (model, dataset) -> (its codes, its ``(m, m)`` distances, its calibration tokens)).
+    Returns the paths, in that order."""
+    out_dir = Path(out_dir)
+    version = f"langgeo {__version__}"
+    paths = [out_dir / "tree.nwk", out_dir / "distances.phy", out_dir / "distances.nex",
+             out_dir / "distances_long.csv"]
+    write_newick(paths[0], nj_tree(ensemble, codes).newick)
+    write_phylip(paths[1], ensemble, codes)
+    write_nexus(paths[2], ensemble, codes)
+    tables = [distance_long_table(ensemble, codes, measure="hamming ensemble", commit=version)]
+    tables += [distance_long_table(d, pair_codes, measure="hamming", model=model,
+                                   dataset=dataset, tokens=tokens, commit=version)
+               for (model, dataset), (pair_codes, d, tokens) in pairs.items()]
+    write_distance_csv(paths[3], tables)
+    return paths

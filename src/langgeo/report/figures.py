@@ -23,9 +23,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from langgeo import LanggeoError
+from langgeo.formats.phylo_file import NewickNode
 from langgeo.formats.storage import atomic_path
 from langgeo.geometry.matrices import check_matrix
-from langgeo.geometry.trees import average_linkage, minimum_spanning_edges, tree_layout
+from langgeo.geometry.trees import average_linkage, minimum_spanning_edges, nj_tree, tree_layout
 from langgeo.report.projections import tsne_coords, umap_available, umap_coords
 
 log = logging.getLogger(__name__)
@@ -309,10 +310,58 @@ def confusion_figure(path: str | Path, clusters: Sequence, gold: Sequence[str],
     return table
 
 
+def tree_figure(path: str | Path, tree: NewickNode, codes: Sequence[str],
+                families: Sequence[str], scripts: Sequence[str],
+                title: str = "Neighbour-joining tree") -> Path:
+    """A tree (as :class:`~langgeo.geometry.trees.LeafTree.newick` nodes, edge lengths in the
+    distances' units) drawn as a rectangular cladogram: leaves in the tree's order, named
+    ``code (script)``, coloured by family (the legend lists the families)."""
+    family = dict(zip(codes, families))
+    script = dict(zip(codes, scripts))
+    styles = group_styles(list(families))
+    segments, leaves = [], []
+
+    def place(node: NewickNode, x: float) -> float:
+        """Draw ``node`` at depth ``x`` (its edge already drawn); return its y."""
+        name, _, children = node
+        if not children:
+            leaves.append((name, x, len(leaves)))
+            return len(leaves) - 1
+        ys = []
+        for child in children:
+            child_x = x + max(child[1] or 0.0, 0.0)
+            y = place(child, child_x)
+            segments.append([(x, y), (child_x, y)])
+            ys.append(y)
+        segments.append([(x, min(ys)), (x, max(ys))])
+        return (min(ys) + max(ys)) / 2
+
+    place(tree, 0.0)
+    n = len(leaves)
+    fig = Figure(figsize=(8, max(4.0, 0.16 * n + 1)), dpi=DPI)
+    ax = fig.add_subplot()
+    ax.add_collection(LineCollection(segments, colors="0.35", linewidths=0.8))
+    right = max(x for _, x, _ in leaves)
+    for name, x, y in leaves:
+        colour, marker = styles[family[name]]
+        ax.plot(x, y, marker, color=colour, markeredgecolor="0.2", markersize=4)
+        ax.text(x + right * 0.01, y, f"{name} ({script[name]})", va="center",
+                fontsize=font_size(n), color=colour)
+    ax.set_xlim(0, right * 1.2)
+    ax.set_ylim(-1, n)
+    ax.invert_yaxis()
+    ax.set_yticks([])
+    ax.set_xlabel("distance along the tree")
+    ax.set_title(title, fontsize=9)
+    _legend(ax, styles, "family", n, loc="lower left")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def write_figures(out_dir: str | Path, labels: pd.DataFrame, codes: Sequence[str],
                   distances: np.ndarray, latent: np.ndarray, spectrum: pd.DataFrame,
-                  clusters: Sequence | None = None, seed: int = 0, umap: bool = True
-                  ) -> list[Path]:
+                  clusters: Sequence | None = None, seed: int = 0, umap: bool = True,
+                  scripts: Sequence[str] | None = None) -> list[Path]:
     """Write every figure into ``out_dir`` and return their paths.
 
     Parameters
@@ -322,10 +371,12 @@ def write_figures(out_dir: str | Path, labels: pd.DataFrame, codes: Sequence[str
     latent : ``(n, k)`` latent vectors, rows in the order of ``codes``.
     spectrum : columns eigenvalue and kept (data/embedding/spectrum.parquet).
     clusters : optional cluster id per language (order of ``codes``) -> confusion.png.
+    scripts : optional ISO 15924 script per language (order of ``codes``) -> tree.png, the
+        neighbour-joining tree, leaves coloured by family and marked with their script.
     seed : random state of t-SNE and UMAP.
     umap : draw umap.png when umap-learn is installed; skipped with a log line otherwise.
 
-    Writes heatmap.png, mst.png, mds.png, tsne.png, spectrum.png, then umap.png and
+    Writes heatmap.png, mst.png, mds.png, tsne.png, spectrum.png, then tree.png, umap.png and
     confusion.png when asked and possible.
     """
     out = Path(out_dir)
@@ -353,6 +404,10 @@ def write_figures(out_dir: str | Path, labels: pd.DataFrame, codes: Sequence[str
         spectrum_figure(out / "spectrum.png", spectrum["eigenvalue"].to_numpy(),
                         spectrum["kept"].to_numpy()),
     ]
+    if scripts is not None:
+        written.append(tree_figure(
+            out / "tree.png", nj_tree(d, codes).newick, codes, families, list(scripts),
+            f"Neighbour-joining tree of {n} languages: colour = family, (script)"))
     if umap and umap_available():
         written.append(scatter_figure(
             out / "umap.png", umap_coords(latent, seed), codes, branches,

@@ -55,6 +55,14 @@ def summary(metrics: dict, outputs: dict[str, str]) -> str:
                      f"({member}) by k-means ARI{where}: {_fmt(ours[key])} vs "
                      f"{_fmt(members[member][key])} ({delta:+.3f})")
     lines.append(f"  best baseline: {name} (k-means ARI {_fmt(best[f'{level}/kmeans/ari_mean'])})")
+    if "tree/nj/gqd" in m:
+        others = ", ".join(f"{n} {_fmt(b.get('tree/nj/gqd'))}"
+                           for n, b in metrics["baselines"].items())
+        lines.append(f"  NJ tree vs Glottolog, GQD (random about 0.667, lower is better): "
+                     f"ensemble {_fmt(m['tree/nj/gqd'])} (within families "
+                     f"{_fmt(m['tree/nj/gqd_within'])}, across {_fmt(m['tree/nj/gqd_across'])};"
+                     f" p {_fmt(m['tree/nj/gqd_p'], 2)}; families recovered as clades "
+                     f"{_fmt(m['tree/nj/clades'], 2)}); {others}")
     lines += [f"  {what}: {where}" for what, where in outputs.items()]
     return "\n".join(lines)
 
@@ -63,6 +71,9 @@ COMPARISON_METRICS = ("kmeans/ari_mean", "kmeans/ari_std", "kmeans/ari_p", "kmea
                       "kmeans/ari_ci_high", "kmeans/purity_mean", "kmeans/nmi_mean",
                       "agglomerative/ari", "agglomerative/ari_p", "hdbscan/ari",
                       "silhouette_latent")
+#: The tree metrics of :func:`langgeo.evaluation.trees.tree_metrics` in the table.
+TREE_METRICS = ("tree/nj/gqd", "tree/nj/gqd_within", "tree/nj/gqd_across", "tree/nj/gqd_p",
+                "tree/nj/clades", "tree/upgma/gqd")
 
 
 def comparison_table(metrics: dict) -> pd.DataFrame:
@@ -95,6 +106,7 @@ def comparison_table(metrics: dict) -> pd.DataFrame:
         row = {"matrix": name, "n_languages": m.get("n_languages")}
         for level in ("branch", "family"):
             row.update({f"{level}/{k}": m.get(f"{level}/{k}") for k in COMPARISON_METRICS})
+        row.update({k: m.get(k) for k in TREE_METRICS})
         row["mantel_rho_vs_ours"] = mantel.get("spearman_rho")
         row["mantel_p"] = mantel.get("p")
         row["partial_mantel_rho_genetic_given_script"] = partial_mantel.get("partial_rho")

@@ -51,7 +51,8 @@ class Placement:
     guesses: pd.DataFrame
 
 
-def vote(neighbour_labels: Sequence[str], neighbour_distances: Sequence[float]) -> tuple[str, float]:
+def vote(neighbour_labels: Sequence[str], neighbour_distances: Sequence[float]
+         ) -> tuple[str, float]:
     """The label of the nearest neighbours weighted by ``1 / distance`` and its share of the
     total weight (the confidence, in (0, 1]). Ties go to the label of the nearer neighbour."""
     d = np.asarray(neighbour_distances, dtype=np.float64)
@@ -106,9 +107,10 @@ class Space:
         """Place new points given their distances ``(m, n)`` to the reference languages (the
         same kind of distance as the space's, averaged over the same (model, dataset) pairs).
 
-        Coordinates by Gower's out-of-sample formula (:func:`langgeo.geometry.embedding.add_points`):
-        the references keep theirs. The family and branch guesses are a ``1 / distance``
-        weighted vote of the :data:`VOTERS` nearest references.
+        Coordinates by Gower's out-of-sample formula
+        (:func:`langgeo.geometry.embedding.add_points`): the references keep theirs. The
+        family and branch guesses are a ``1 / distance`` weighted vote of the :data:`VOTERS`
+        nearest references.
         """
         from langgeo.geometry.embedding import add_points
 

@@ -12,17 +12,19 @@ latent vectors of the embed stage.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from langgeo import LanggeoError
+from langgeo.data.labels import language_lineages
 from langgeo.data.udhr import language_script
 from langgeo.evaluation.baselines import baseline_distances, uriel_distances
 from langgeo.evaluation.protocol import evaluate_distances, mantel_test
 from langgeo.evaluation.script_control import script_control
+from langgeo.evaluation.trees import tree_metrics
 from langgeo.formats.matrix_file import read_latent, read_matrix
 from langgeo.formats.storage import atomic_path, check_parquet_files, write_json
 from langgeo.layout import Layout
@@ -56,15 +58,20 @@ def evaluate_configuration(params: Params, layout: Layout) -> dict:
     def gold_of(on: Sequence[str]) -> dict[str, list[str]]:
         return labels.loc[list(on), ["family", "branch"]].to_dict("list")
 
-    gold = gold_of(codes)
+    lineage = dict(zip(codes, language_lineages(codes)))
 
-    def evaluate(matrix: np.ndarray, gold: Mapping[str, Sequence[str]] = gold,
+    def evaluate(matrix: np.ndarray, on: Sequence[str] = codes,
                  latent: np.ndarray | None = None) -> dict:
-        return evaluate_distances(
+        """The protocol's metrics and the tree metrics of ``matrix`` over languages ``on``."""
+        gold = gold_of(on)
+        return {**evaluate_distances(
             matrix, gold, transform=params.embedding.distance_transform,
             kmeans_seeds=ev.kmeans_seeds, seed=params.seed, n_permutations=ev.n_permutations,
             n_bootstrap=ev.n_bootstrap, min_cluster_size=ev.hdbscan_min_cluster_size,
-            latent=latent)
+            latent=latent),
+            **tree_metrics(matrix, on, [lineage[c] for c in on], gold["family"],
+                           permutations=ev.tree_permutations, samples=ev.quartet_samples,
+                           seed=params.seed)}
 
     def embedded(path: Path, on: Sequence[str]) -> np.ndarray:
         latent_codes, coords = read_latent(path)
@@ -87,7 +94,7 @@ def evaluate_configuration(params: Params, layout: Layout) -> dict:
         # protocol is deterministic, so its result is reused rather than computed again.
         same = pair_codes == codes and np.array_equal(matrix, ensemble)
         metrics["per_pair"][name] = (dict(metrics["ours"]) if same else evaluate(
-            matrix, gold_of(pair_codes), embedded(layout.pair_latent(model, dataset), pair_codes)))
+            matrix, pair_codes, embedded(layout.pair_latent(model, dataset), pair_codes)))
         metrics["coverage"][name] = {"n_languages": len(pair_codes),
                                      "absent": [c for c in codes if c not in pair_codes]}
     # ARI over other languages and labels is not comparable: where the pairs' coverage
@@ -96,9 +103,9 @@ def evaluate_configuration(params: Params, layout: Layout) -> dict:
     if len(pair_matrices) > 1 and 3 <= len(shared) < len(codes):
         metrics["common"] = {
             "languages": shared,
-            "ours": evaluate(_restricted(codes, ensemble, shared), gold_of(shared)),
+            "ours": evaluate(_restricted(codes, ensemble, shared), shared),
             "per_pair": {name: (dict(metrics["per_pair"][name]) if pc == shared
-                                else evaluate(_restricted(pc, m, shared), gold_of(shared)))
+                                else evaluate(_restricted(pc, m, shared), shared))
                          for name, (pc, m) in pair_matrices.items()}}
     scripts = {c: language_script(c) for c in codes}
     baselines = baseline_distances(codes, labels.loc[codes, "iso639_3"].tolist(), params.seed,
@@ -113,7 +120,7 @@ def evaluate_configuration(params: Params, layout: Layout) -> dict:
         "genetic", labels.loc[codes, "iso639_3"].tolist(), params.baselines.missing)).distances
     metrics["script_control"] = script_control(
         codes, ensemble, pair_matrices, {n: b.distances for n, b in baselines.items()}, genetic,
-        gold, evaluate, ev.mantel_permutations, params.seed, scripts=scripts)
+        evaluate, ev.mantel_permutations, params.seed, scripts=scripts)
     return metrics
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from langgeo.data.udhr import language_script
 from langgeo.layout import Layout
 from langgeo.params import Params
 from langgeo.report.figures import write_figures
@@ -15,5 +16,6 @@ def run(params: Params, layout: Layout) -> str:
     (codes, matrix, coords), clusters = weight_geometry(params, layout, labels)
     spectrum = pd.read_parquet(layout.spectrum())
     written = write_figures(layout.figures(), labels, codes, matrix, coords, spectrum,
-                            clusters=clusters, seed=params.seed)
+                            clusters=clusters, seed=params.seed,
+                            scripts=[language_script(c) or "?" for c in codes])
     return f"report: {len(written)} figures in {layout.figures()}"
