@@ -102,6 +102,14 @@ class Layout:
         """The transfer stage's perplexity matrix and masks."""
         return self.root / "data" / "pruning" / model / dataset
 
+    def finetune_data(self, model: str, dataset: str) -> Path:
+        """The fine-tuning study's gain matrices (stage finetune_matrix)."""
+        return self.root / "data" / "finetune" / model / dataset
+
+    def rankings(self) -> Path:
+        """The ranking of transfer sources by every distance (stage rankings)."""
+        return self.root / "reports" / "rankings"
+
     def pruned(self, model: str, language: str, method: str) -> Path:
         """Where `langgeo prune` writes a model pruned for one language, by default."""
         return self.root / "models" / "pruned" / f"{model}-{language}-{method}"

@@ -269,6 +269,27 @@ class Scripts:
 
 
 @dataclass(frozen=True)
+class Finetune:
+    """Fine-tuning as the transfer (``langgeo finetune-matrix``): ``model`` fine-tuned on each
+    ``panel`` language's calibration text of the pruning study (``pruning.dataset``, its
+    windows and held-out text), ``steps`` AdamW steps at ``lr`` (fixed a priori from a pilot
+    on one language's own held-out loss), in ``dtype``; every parameter trained (``full``)
+    and, in ``frozen``, the embeddings, the first ``frozen_fraction`` of the blocks, the final
+    norm and the LM head frozen (the ILO reference's choice, scaled to the model's depth)."""
+
+    model: str = param()
+    panel: tuple[str, ...] = param(min_len=4, distinct=True, what="language code")
+    lr: float = param(gt=0, le=0.1)
+    steps: int = param(gt=0, le=10_000)
+    batch_size: int = param(1, gt=0)
+    dtype: str = param("bfloat16", choices=DTYPES)
+    eval_dtype: str = param("bfloat16", choices=DTYPES)
+    modes: tuple[str, ...] = param(("full",), choices=("full", "frozen"), min_len=1,
+                                   distinct=True, what="mode")
+    frozen_fraction: float = param(0.28, gt=0, lt=1)
+
+
+@dataclass(frozen=True)
 class Pattern:
     """What to prune: ``nm = None`` for unstructured ``sparsity``, else ``(n, m)``: keep ``n``
     of every ``m`` consecutive weights of a row."""
@@ -323,6 +344,7 @@ class Params:
     pruning: Pruning | None = param(None)
     interlingua: Interlingua = param(Interlingua())
     scripts: Scripts | None = param(None)
+    finetune: Finetune | None = param(None)
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:
@@ -419,6 +441,12 @@ def _check_consistency(p: Params) -> None:
             raise LanggeoError(f"params: 'scripts.dataset' is {p.scripts.dataset!r}; name an "
                                "entry of 'datasets' with source udhr (its signatures are the "
                                "references)")
+    if p.finetune is not None:
+        outside = [c for c in p.finetune.panel if p.pruning is None or c not in p.pruning.panel]
+        if outside:
+            raise LanggeoError(f"params: 'finetune.panel' has {outside}, which are not in "
+                               "'pruning.panel' (the fine-tuning study uses its windows and "
+                               "held-out text)")
 
 def parse_params(raw: dict[str, Any]) -> Params:
     """Validate a params mapping (as read from YAML) and return typed params."""

@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str, list[tuple[str, dict]]]] = {
                        "every pruned model's perplexity on every language", []),
     "transfer": ("stages.transfer:run", "does our distance predict the cost of pruning with "
                  "another language? (the transfer test)", []),
+    "finetune-matrix": ("stages.finetune_matrix:run", "the model fine-tuned per panel language "
+                        "and its held-out loss on every language after each", []),
+    "rankings": ("stages.rankings:run", "which distance picks the best source language? "
+                 "(NDCG@3, top-1 loss)", []),
     "hidden-states": ("stages.hidden_states:run", "a model's pooled hidden states of the "
                       "parallel UDHR units, every layer", [MODEL]),
     "interlingua": ("stages.interlingua:run", "Interlingual Local Overlap of a model's hidden "
