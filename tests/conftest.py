@@ -76,7 +76,7 @@ def tiny_model(request):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A save_pretrained folder (tiny Gemma 3 + BPE tokenizer trained on eld text)."""
-    from langgeo.corpus import eld_documents
+    from langgeo.data.sources import eld_documents
 
     docs = eld_documents()
     texts = [t for code in ("fr", "de", "ru", "ja", "es") for t in docs[code][:200]]

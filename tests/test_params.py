@@ -1,5 +1,9 @@
+"""params.yaml: each section a frozen dataclass, every key and number checked, one clear
+error per mistake."""
+
 import copy
 import dataclasses
+import json
 import math
 import random
 import subprocess
@@ -13,7 +17,8 @@ import yaml
 from ruamel.yaml import YAML
 
 from langgeo import LanggeoError
-from langgeo.params import Params, flat_params, load_params, parse_params
+from langgeo.params import (DatasetSpec, Params, flat_params, load_params, parse_params,
+                            parse_pattern)
 
 DEFAULT = yaml.safe_load(open("params.yaml"))
 
@@ -145,6 +150,8 @@ def test_fuzzed_params_give_params_or_one_clear_error():
 # --- every number finite and in range, walked from the declarations -------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
 # As load_params reads it (YAML 1.2).
 RUAMEL_DEFAULT = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
 
@@ -259,8 +266,8 @@ def test_nan_in_the_file_is_refused(tmp_path):
 
 def test_reading_params_imports_nothing_heavy():
     # In a fresh interpreter: other tests' imports would hide one here.
-    heavy = ("torch", "transformers", "sklearn", "pandas", "pyarrow", "langgeo.pruning",
-             "langgeo.baselines")
+    heavy = ("torch", "transformers", "sklearn", "pandas", "pyarrow", "langgeo.studies.pruning",
+             "langgeo.evaluation.baselines")
     code = ("import sys; from langgeo.params import load_params; load_params('params.yaml'); "
             f"print([m for m in {heavy!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
@@ -269,7 +276,129 @@ def test_reading_params_imports_nothing_heavy():
 
 
 def test_uriel_kinds_and_pruning_names_have_one_source():
-    from langgeo import baselines, params
+    from langgeo import params
+    from langgeo.evaluation import baselines
 
     assert baselines.URIEL_KINDS is params.URIEL_KINDS
     assert tuple(baselines._KINDS) == params.URIEL_KINDS
+
+
+# --- the sections of the datasets, interlingua, synthetic and pruning ---------------------
+
+def test_params_per_dataset_tokens_and_checksums():
+    raw = yaml.safe_load(open("params.yaml"))
+    params = parse_params(raw)
+    assert [m.name for m in params.models] == ["gemma3-270m", "smollm2-135m"]
+    assert params.tokens("udhr") == 1024 and params.tokens("eld") == 4096
+    bad = json.loads(json.dumps(raw))
+    bad["dataset_catalog"]["udhr"]["tokens_per_language"] = 1000
+    with pytest.raises(LanggeoError, match=r"udhr.tokens_per_language' \(1000\) must be a "
+                                           r"multiple of 'calibration.seq_len' \(512\)"):
+        parse_params(bad)
+    bad = json.loads(json.dumps(raw))
+    bad["model_catalog"]["smollm2-135m"]["sha256"] = "abc"
+    with pytest.raises(LanggeoError, match="sha256' must be 64 lowercase hex digits"):
+        parse_params(bad)
+
+
+def test_interlingua_params():
+    import copy
+
+    import yaml
+
+    from langgeo.params import Interlingua, parse_params
+
+    raw = yaml.safe_load(open("params.yaml"))
+    raw["dataset_catalog"]["udhr"] = {"source": "udhr"}
+    raw.pop("interlingua", None)
+    assert parse_params(raw).interlingua == Interlingua()
+    raw["interlingua"] = {"dataset": "udhr", "max_units": None, "pooling": "mean_no_bos",
+                          "k": 7, "t": 4, "centre": False, "batch_size": 2, "seed": 3}
+    assert parse_params(raw).interlingua == Interlingua("udhr", None, "mean_no_bos", 7, 4,
+                                                        False, 2, 3)
+    for key, value, message in [("t", 9, "exceeds"), ("dataset", "eld", "source udhr"),
+                                ("pooling", "max", "choose one of"), ("k", 0, "positive"),
+                                ("centre", "yes", "must be bool"), ("colour", 1, "unknown")]:
+        bad = copy.deepcopy(raw)
+        bad["interlingua"][key] = value
+        with pytest.raises(LanggeoError, match=message):
+            parse_params(bad)
+
+
+def params_with(section):
+    from pathlib import Path
+
+    import yaml
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    raw["synthetic"] = section
+    return raw
+
+
+def test_synthetic_params_are_validated():
+    good = {"language": "fr", "dataset": "eld", "tokens": 2048, "seed": 0,
+            "transformations": {"substitute": [0.05, 0.1]}}
+    params = parse_params(params_with(good))
+    assert params.synthetic.transformations == {"substitute": (0.05, 0.1)}
+    assert params.synthetic_dataset().source == "eld"
+    # Any catalog entry will do, also one outside 'datasets'.
+    other = parse_params(params_with({**good, "dataset": "wikipedia"}))
+    assert other.synthetic_dataset().hub_id == "wikimedia/wikipedia"
+    with pytest.raises(LanggeoError, match="not in 'dataset_catalog'"):
+        parse_params(params_with({**good, "dataset": "nowhere"})).synthetic_dataset()
+    for bad, message in [
+                         ({"tokens": 1000}, "multiple of 'calibration.seq_len'"),
+                         ({"transformations": {"rot13": [0.1, 0.2]}}, "choose from"),
+                         ({"transformations": {"scramble": [0.1]}}, "at least two distinct"),
+                         ({"transformations": {"scramble": [0.1, 2]}}, r"in \(0, 1\]")]:
+        with pytest.raises(LanggeoError, match=message):
+            parse_params(params_with({**good, **bad}))
+
+
+PAPER = ROOT / "params.paper.yaml"
+BASE = yaml.safe_load(PAPER.read_text())
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"source": "hub", "config_template": "{culturax}"}, "missing 'dataset_catalog.d.hub_id'"),
+    ({"source": "hub", "hub_id": "x"}, "missing 'dataset_catalog.d.config_template'"),
+    ({"source": "hub", "hub_id": "x", "config_template": "{culturax"}, "not a valid template"),
+    ({"source": "hub", "hub_id": "x", "config_template": "{}"}, "must name columns"),
+    ({"source": "hub", "hub_id": "x", "config_template": "{code}", "min_char": 5},
+     r"unknown key\(s\) \['min_char'\]"),
+    ({"source": "hub", "hub_id": "x", "config_template": "{code}", "min_chars": -1}, ">= 0"),
+    ({"source": "hub", "hub_id": "x", "config_template": "{code}", "shuffle_buffer": 0},
+     "positive integer"),
+    ({"source": "hub", "hub_id": "x", "config_template": "{code}", "revision": 3},
+     "revision' must be a string"),
+    ({"source": "local"}, "missing 'dataset_catalog.d.path'"),
+    ({"source": "local", "path": "p", "hub_id": "x"}, r"unknown key\(s\) \['hub_id'\]"),
+    ({"source": "eld", "path": "p"}, r"unknown key\(s\) \['path'\]"),
+])
+def test_malformed_dataset_entries_are_named(entry, message):
+    raw = copy.deepcopy(BASE)
+    raw["dataset_catalog"] = {"d": entry}
+    raw["datasets"] = ["d"]
+    with pytest.raises(LanggeoError, match=message):
+        parse_params(raw)
+
+
+def test_dataset_entry_defaults():
+    raw = copy.deepcopy(BASE)
+    raw["dataset_catalog"] = {"d": {"source": "local", "path": "corpora/mine"}}
+    raw["datasets"] = ["d"]
+    assert parse_params(raw).dataset("d") == DatasetSpec(
+        "d", "local", path="corpora/mine", text_field="text", shuffle_buffer=10_000,
+        min_chars=0)
+
+
+@pytest.mark.parametrize("sparsity", [0, 1, 1.5, -0.2, True, "half"])
+def test_sparsity_outside_the_open_interval_is_refused(sparsity):
+    with pytest.raises(LanggeoError, match="strictly between 0 and 1"):
+        parse_pattern(sparsity)
+
+
+@pytest.mark.parametrize("pattern", ["3:3", "4:2", "0:4", "2-4", "two:four"])
+def test_malformed_patterns_are_refused(pattern):
+    with pytest.raises(LanggeoError, match="n:m"):
+        parse_pattern(0.5, pattern)
