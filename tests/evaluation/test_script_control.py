@@ -100,28 +100,28 @@ def test_script_control_restricts_to_latin_and_scores_within_it():
     genetic = (np.array(branch)[:, None] != np.array(branch)[None, :]).astype(float)
     gold = {"family": family, "branch": branch}
 
-    def evaluate(matrix, labels):
+    def evaluate(matrix, on):
+        labels = {k: [v[codes.index(c)] for c in on] for k, v in gold.items()}
         return evaluate_distances(matrix, labels, kmeans_seeds=2, n_permutations=99,
                                   n_bootstrap=5)
 
     pair_codes = codes[1:]  # a pair that lacks French
     out = script_control(codes, ensemble, {"m/d": (pair_codes, ensemble[1:, 1:])},
                          {"uriel_genetic": genetic, "script": (~(latin[:, None] == latin))
-                          .astype(float)}, genetic, gold, evaluate, 99, 0)
+                          .astype(float)}, genetic, evaluate, 99, 0)
     assert script_members(codes) == list(range(6))
     assert out["languages"] == LATIN and out["skipped"] is None
     assert out["ours"]["n_languages"] == 6 and out["per_pair"]["m/d"]["n_languages"] == 5
     assert out["ours"]["branch/n_labels"] == 3
     # The restricted matrix is exactly ours on the Latin rows and columns.
-    direct = evaluate(ensemble[:6, :6], {k: v[:6] for k, v in gold.items()})
+    direct = evaluate(ensemble[:6, :6], codes[:6])
     assert out["ours"] == direct
     assert set(out["baselines"]) == {"uriel_genetic"}  # script is constant inside Latin
     assert out["baselines"]["uriel_genetic"]["mantel_rho_vs_ours"] > 0.5
     assert set(out["partial_mantel"]["pairs"]) == {"m/d"}
 
-    metrics = {"label_level": "branch", "ours": evaluate(ensemble, gold),
-               "per_pair": {"m/d": evaluate(ensemble[1:, 1:], {k: v[1:] for k, v in
-                                                                gold.items()})},
+    metrics = {"label_level": "branch", "ours": evaluate(ensemble, codes),
+               "per_pair": {"m/d": evaluate(ensemble[1:, 1:], codes[1:])},
                "baselines": {}, "mantel": {}, "script_control": out}
     table = comparison_table(metrics).set_index("matrix")
     assert list(table.index) == ["ours (ensemble)", "pair m/d", "ours (ensemble) (Latn only)",
@@ -140,5 +140,5 @@ def test_script_control_skips_a_script_with_too_few_languages():
     d = noise(rng, 4, 1.0) + 0.1
     np.fill_diagonal(d, 0)
     out = script_control(codes, d, {}, {}, d + noise(rng, 4, 0.5) * (1 - np.eye(4)),
-                         {"branch": ["a", "b", "b", "b"]}, lambda m, g: {}, 9, 0)
+                         lambda m, on: {}, 9, 0)
     assert out["ours"] is None and "only 1 Latn-script language" in out["skipped"]

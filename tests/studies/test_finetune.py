@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import MODELS, tiny_gemma3, tiny_llama
+from tests.conftest import MODELS, tiny_gemma3, tiny_llama
 
 from langgeo import LanggeoError
 from langgeo.studies.finetune import (

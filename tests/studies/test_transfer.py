@@ -60,7 +60,8 @@ def test_cross_lingual_matrix_on_a_tiny_model(tiny_model_dir):
     from langgeo.params import parse_pattern
     from langgeo.studies.perplexity import heldout_windows, split_documents
     from langgeo.studies.pruning import block_weights
-    from langgeo.studies.transfer import PanelText, cross_lingual_matrix, lsp_summary
+    from langgeo.studies.transfer import (CrossLingual, PanelText, cross_lingual_matrix,
+                                          lsp_summary)
 
     model, tokenizer = load_model(tiny_model_dir), load_tokenizer(tiny_model_dir)
     dense = block_weights(model)
@@ -70,13 +71,18 @@ def test_cross_lingual_matrix_on_a_tiny_model(tiny_model_dir):
         cal, held = split_documents(order, tokenizer, 64, 64, 32, lang, "eld")
         texts[lang] = PanelText(pack_sequences(tokenizer, cal, 64, 32),
                                 *heldout_windows(tokenizer, held, 64, 32))
-    result = cross_lingual_matrix(model, texts, "sparsegpt", parse_pattern(0.5), 0.01, 2,
-                                  progress=False)
+    result, pruned, seconds = cross_lingual_matrix(model, texts, "sparsegpt", parse_pattern(0.5),
+                                                   0.01, 2, progress=False)
     cost = result.cost()
     assert cost.shape == (3, 3) and np.allclose(np.diag(cost), 0)
-    assert {r.sparsity for r in result.pruned.values()} == {0.5}
+    assert {r.sparsity for r in pruned.values()} == {0.5} and seconds > 0
+    assert result.sparsity == {a: r.sparsity for a, r in pruned.items()}
     table = result.table()
     assert len(table) == 3 * 4 and set(table["source"]) == {"dense", "fr", "de", "ru"}
+    # The comparison stage reads the matrix back from its table: the same matrix.
+    again = CrossLingual.from_table(table)
+    assert again.languages == result.languages and again.ppl == result.ppl
+    assert again.sparsity == result.sparsity and again.table().equals(table)
     # The model is dense again afterwards.
     assert all(torch.equal(w, dense[n]) for n, w in block_weights(model).items())
     assert lsp_summary(result, "fr")["targets"] == 2

@@ -136,13 +136,13 @@ def track_evaluation(params: Params, layout: Layout) -> Tracked:
                   *_evaluation_files(layout), log)
 
 
-def track_transfer(params: Params, layout: Layout,
-                   seconds: Mapping[str, float] | None = None) -> Tracked:
+def track_transfer(params: Params, layout: Layout) -> Tracked:
     """The pruning run (experiment ``<tracking.experiment>-pruning``, apart from the
     configurations that ``langgeo compare`` tabulates) from ``reports/pruning/transfer.json``:
     every transfer test's statistics, the language-specific pruning counts and the masks'
-    Mantel test against ours, with ``params.pruning`` and the seed as params; ``seconds``
-    (the stage's timings, known only to the stage that just ran) as ``seconds/<part>``."""
+    Mantel test against ours, with ``params.pruning`` and the seed as params. (Timings stay
+    in the log of stage ``pruning_matrix`` and in ``make repro``'s table: a run is built
+    from files only, so that ``langgeo track`` logs the same run as the stage.)"""
     folder = layout.pruning()
     experiment = f"{params.tracking.experiment}-pruning"
 
@@ -154,7 +154,6 @@ def track_transfer(params: Params, layout: Layout,
         mantel = summary["mask_vs_ours_mantel"]
         metrics.update({"mask_vs_ours/mantel_rho": mantel["spearman_rho"],
                         "mask_vs_ours/mantel_p": mantel["p"]})
-        metrics.update({f"seconds/{k}": v for k, v in (seconds or {}).items()})
         pr = params.pruning
         run_params = {f"pruning.{k}": (" ".join(v) if isinstance(v, tuple) else v)
                       for k, v in vars(pr).items()} | {"seed": params.seed}

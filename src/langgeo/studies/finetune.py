@@ -20,16 +20,9 @@ the block count to the model's depth.
 
 Precision (``dtype``): ``float32`` trains the model as it is. ``bfloat16`` runs the forward
 and backward on a bf16 copy of the model and keeps the caller's fp32 parameters as master
-weights: the bf16 gradients are cast to fp32, clipped, and AdamW updates the fp32 weights,
-which are then cast into the copy for the next step. It was chosen over autocast (fp32
-weights, matrix products in bf16) by measurement on this project's avx512_bf16 CPU
-(``benchmarks/finetune.py``: one thread on a shared machine, 512-token windows, every weight
-trained, medians of 3): Gemma 3 270M 70 tokens/s with the copy, 49 with autocast, 37 in
-fp32; SmolLM2-135M 132, 123 and 75. Autocast keeps the normalizations, activations and
-softmax in fp32; the gap is widest for Gemma, plausibly (not profiled) because autocast
-accumulates the 262k-word LM head's gradient in fp32 chunk by chunk. The price of the copy:
-a step's gradients accumulate in bf16 (over the LM-head chunks and a batch's rows) before
-the cast to fp32.
+weights (bf16 gradients cast to fp32, clipped, AdamW on the fp32 weights, cast back into the
+copy): faster than autocast on this CPU (``benchmarks/finetune.py``, numbers in
+benchmarks/README.md); the price is that a step's gradients accumulate in bf16.
 """
 
 from __future__ import annotations
@@ -49,6 +42,7 @@ from torch import nn
 
 from langgeo import LanggeoError
 from langgeo.method.anatomy import decoder_stack, transformer_blocks
+from langgeo.params import DTYPES
 from langgeo.studies.perplexity import LOGIT_CHUNK, perplexity
 from langgeo.studies.transfer import PanelText
 
@@ -59,7 +53,6 @@ ILO_FROZEN_FRACTION = 0.28
 #: learning rate per step, and 0.1 is already several times a typical weight of these models.
 MAX_LR = 0.1
 
-DTYPES = ("float32", "bfloat16")
 # How "bfloat16" trains: "copy" (a bf16 copy of the model, fp32 master weights) or "autocast"
 # (fp32 weights, products in bf16). Kept for benchmarks/finetune.py, which measures both.
 _BF16_MODES = ("copy", "autocast")
@@ -276,31 +269,21 @@ def fine_tune(model: nn.Module, batches: torch.Tensor, *, lr: float, steps: int,
     ----------
     batches : int64 ``(rows, seq_len)``, e.g. :class:`~langgeo.studies.transfer.PanelText`'s
         ``calibration`` windows (``[BOS] + seq_len − 1`` text tokens per row).
-    lr : learning rate, in (0, :data:`MAX_LR`).
-    weight_decay : AdamW's decoupled weight decay (0: a few dozen steps should move the
-        weights towards the language, not towards zero).
-    dtype : ``float32``, or ``bfloat16``: the forward and backward on a bf16 copy, the update
-        on the fp32 weights (module docstring).
-    frozen : parameter names left unchanged (:func:`freeze_early`); every other parameter is
-        trained. Their ``requires_grad`` flags are as before afterwards.
-    seed : seeds torch's RNG for the run (the global RNG is left as it was); with dropout off
-        (the model stays in eval mode) and the windows in a fixed order the run is
-        deterministic on one machine and thread count.
-    name : the source language, named in errors.
-    chunk : positions per LM-head chunk.
-    on_step : called after each update with the step (1-based) and its loss; the model's
-        parameters then hold the weights after that step (a pilot measures held-out loss
-        there). Its time counts in ``seconds``.
+    lr : learning rate, in (0, :data:`MAX_LR`); ``weight_decay``: AdamW's (0 by default).
+    dtype : ``float32``, or ``bfloat16`` (a bf16 copy, fp32 master weights: module docstring).
+    frozen : parameter names left unchanged (:func:`freeze_early`); the others are trained.
+    seed : seeds torch's RNG for the run (the global RNG is left as it was): with dropout off
+        and the windows in order the run is deterministic on one machine and thread count.
+    name : the source language, named in errors; ``chunk``: positions per LM-head chunk.
+    on_step : called after each update with the step (1-based) and its loss, the weights then
+        those after that step (a pilot measures held-out loss there).
 
     Returns
     -------
-    :class:`FineTuneResult`: the loss per step, the wall time, the tokens processed.
-
-    Raises
-    ------
-    LanggeoError : bad settings; or a non-finite loss or gradient norm, naming ``name`` and
-        the step (1-based): the step's update is not applied, and the model keeps the
-        weights of the steps before it (:func:`transfer_gain_matrix` restores its base).
+    :class:`FineTuneResult`: the loss per step, the wall time, the tokens processed. Raises
+    LanggeoError for bad settings, or a non-finite loss or gradient norm, naming ``name`` and
+    the step: that step's update is not applied (:func:`transfer_gain_matrix` then restores
+    the base weights).
     """
     _check_settings(lr, steps, batch_size, weight_decay, dtype, max_grad_norm, name)
     if _bf16_mode not in _BF16_MODES:

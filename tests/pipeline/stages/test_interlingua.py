@@ -37,6 +37,9 @@ def test_interlingua_stage(project, monkeypatch):
     from langgeo.pipeline.cli import main
     from langgeo.pipeline.stages import interlingua as stage
 
+    assert main(["hidden-states", "--model", "tiny"]) == 0
+    states = project / "data/hidden_states/tiny"
+    assert sorted(p.name for p in states.iterdir()) == ["states.npy", "units.json"]
     assert main(["interlingua", "--model", "tiny"]) == 0
     out = project / "reports/interlingua/tiny"
     matrices = project / "data/interlingua/tiny"
@@ -88,7 +91,11 @@ def test_interlingua_stage_impossible_t(project, capsys):
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     from langgeo.pipeline.cli import main
 
-    assert main(["interlingua", "--model", "tiny"]) == 2
+    # Refused before the forward passes, and again by the analysis.
+    assert main(["hidden-states", "--model", "tiny"]) == 2
     assert "interlingua.t" in capsys.readouterr().err
+    assert not (project / "data/hidden_states").exists()
+    assert main(["interlingua", "--model", "tiny"]) == 2
+    assert "hidden_states" in capsys.readouterr().err
     assert not (project / "reports/interlingua").exists()
     assert not (project / "data/interlingua").exists()

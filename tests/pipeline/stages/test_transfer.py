@@ -1,4 +1,5 @@
-"""Stage transfer: the cross-lingual matrix, masks, reports and MLflow run of a tiny model."""
+"""Stages pruning_matrix and transfer: the cross-lingual matrix and masks, then the reports and
+MLflow run of a tiny model."""
 
 import numpy as np
 import pytest
@@ -23,6 +24,9 @@ def test_transfer_stage_writes_matrix_masks_reports_and_mlflow(scratch, capsys, 
     upper = np.triu(rng.uniform(0.1, 0.5, (5, 5)), 1)
     write_matrix(scratch / "data/distances/ensemble.parquet", codes, upper + upper.T)
     language_labels(codes).to_parquet(scratch / "data/labels.parquet", index=False)
+    assert main(["pruning-matrix"]) == 0
+    assert "pruning matrix: tiny pruned unstructured 50%" in capsys.readouterr().out
+    assert not (scratch / "reports/pruning").exists()  # the forward passes write data only
     assert main(["transfer"]) == 0
     out = capsys.readouterr().out
     assert "transfer: 4 languages" in out and "uriel_genetic" in out

@@ -32,6 +32,12 @@ def run(params: Params, layout: Layout) -> str:
         raise LanggeoError("params: the fine-tuning study needs the 'finetune' and 'pruning' "
                            "sections; see params.yaml in the repository")
     params.model(ft.model)
+    # Checked here, not when params are read, as the pruning panel is (a preset may change it).
+    outside = [c for c in ft.panel if c not in pr.panel]
+    if outside:
+        raise LanggeoError(f"params: 'finetune.panel' has {outside}, which are not in "
+                           "'pruning.panel' (the fine-tuning study uses its windows and held-out "
+                           "text)")
     torch.manual_seed(params.seed)
     model = load_model(layout.model(ft.model))
     tokenizer = load_tokenizer(layout.model(ft.model))

@@ -50,6 +50,12 @@ def run(params: Params, layout: Layout, model: str) -> str:
     if sc is None:
         raise LanggeoError("params: no 'scripts' section; see params.yaml in the repository")
     params.model(model)
+    # Checked here, not when params are read: params that leave out the UDHR (a test
+    # project, a preset on other corpora) must not fail in their other stages.
+    if sc.dataset not in [d.name for d in params.datasets] or \
+            params.dataset(sc.dataset).source != "udhr":
+        raise LanggeoError(f"params: 'scripts.dataset' is {sc.dataset!r}; name an entry of "
+                           "'datasets' with source udhr (its signatures are the references)")
     start = time.perf_counter()
     sets = {"orthography": sc.orthography, "region": sc.region, "script": sc.script}
     codes = list(dict.fromkeys(c for groups in sets.values() for g in groups for c in g))
