@@ -17,10 +17,10 @@ from langgeo import LanggeoError
 from langgeo.data import sources
 from langgeo.data.labels import language_labels
 from langgeo.data.languages import language_table
+from langgeo.data.romanize import UROMAN_VERSION, romanize, unromanized_share
 from langgeo.data.sources import (calibration_documents, check_dataset, check_languages,
                                   eld_documents, hub_config, load_arguments, shuffled,
                                   source_metadata, stream_documents)
-from langgeo.data.romanize import UROMAN_VERSION, romanize, unromanized_share
 from langgeo.params import DatasetSpec, load_params
 from tests.helpers.projects import REPO
 
