@@ -121,6 +121,23 @@ def comparison_table(metrics: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def robust_summary(robust: dict) -> str:
+    """One line per variant of the robust stage's ``metrics.json``: k-means ARI with its 95%
+    bootstrap interval, NJ GQD with its permutation p-value, Mantel rho against script
+    identity and against URIEL+ genetic distances; the a-priori variant marked."""
+    level = robust["label_level"]
+    lines = []
+    for name, m in robust["variants"].items():
+        lines.append(f"  {name}{' (a priori)' if m['a_priori'] else ''}: k-means ARI "
+                     f"{_fmt(m.get(f'{level}/kmeans/ari_mean'))} [95% CI "
+                     f"{_fmt(m.get(f'{level}/kmeans/ari_ci_low'))}, "
+                     f"{_fmt(m.get(f'{level}/kmeans/ari_ci_high'))}], NJ GQD "
+                     f"{_fmt(m.get('tree/nj/gqd'))} (p {_fmt(m.get('tree/nj/gqd_p'), 2)}), "
+                     f"Mantel rho vs script {_fmt(m.get('mantel/script/rho'))}, vs genetic "
+                     f"{_fmt(m.get('mantel/genetic/rho'))}")
+    return "\n".join(lines)
+
+
 def script_control_summary(metrics: dict) -> str:
     """One or two lines: ours on one script's languages alone, and the partial Mantel test
     against URIEL+ genetic distances given script identity."""

@@ -11,9 +11,14 @@ import pytest
 
 from langgeo.formats.signature_file import read_signature
 from langgeo.geometry.hamming import module_groups
+from langgeo.pipeline.cli import main
 from langgeo.studies.robust_geometry import FULL, WEIGHTED, share_name
-from tests.helpers.jobs import calibrated_copy  # noqa: F401 (the fixture project)
-from tests.helpers.jobs import SHARDED, out_dir, stage
+from tests.helpers.jobs import (
+    SHARDED,
+    calibrated_copy,  # noqa: F401 (the fixture project)
+    out_dir,
+    stage,
+)
 
 SMALL = {"kmeans_seeds": 2, "n_permutations": 19, "n_bootstrap": 5, "mantel_permutations": 19,
          "tree_permutations": 9}
@@ -36,8 +41,6 @@ def write_scripts(project) -> list[int]:
 @pytest.fixture
 def ready(project, capsys):
     with contextlib.chdir(project):
-        from langgeo.pipeline.cli import main
-
         assert main(["labels"]) == 0
     rc, log = stage(project, capsys, evaluation=SMALL)
     assert rc == 0, log
@@ -71,6 +74,9 @@ def test_every_variant_is_evaluated_and_the_a_priori_one_marked(ready, capsys):
     ours = json.loads((ready / "reports" / "metrics.json").read_text())["ours"]
     for key in ("branch/kmeans/ari_mean", "branch/agglomerative/ari", "tree/nj/gqd"):
         assert variants[FULL][key] == pytest.approx(ours[key])
+    rc, log = stage(ready, capsys, "summary")
+    assert rc == 0 and "script-robust geometry" in log
+    assert f"{share_name(0.5)} (a priori): k-means ARI" in log
 
 
 def test_missing_or_stale_script_reports_are_refused(ready, capsys):

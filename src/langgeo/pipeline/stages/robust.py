@@ -26,6 +26,7 @@ from langgeo.pipeline.counts import pair_counts
 from langgeo.pipeline.inputs import check_signatures
 from langgeo.pipeline.runs import track_robust
 from langgeo.pipeline.stages.evaluate import protocol
+from langgeo.report.summary import robust_summary
 from langgeo.studies.robust_geometry import (
     block_weights,
     share_name,
@@ -99,27 +100,13 @@ def run(params: Params, layout: Layout) -> str:
                          "partial_mantel/genetic_given_script/rho": partial["partial_rho"],
                          "partial_mantel/genetic_given_script/p": partial["p"]}
     table = variant_table(metrics, ev.label_level)
+    summary = {"label_level": ev.label_level, "layer_share": share, "variants": metrics}
     out = layout.robust()
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        write_json({"label_level": ev.label_level, "layer_share": share, "variants": metrics},
-                   tmp / "metrics.json")
+        write_json(summary, tmp / "metrics.json")
         table.to_csv(tmp / "comparison.csv", index=False, float_format="%.4f")
     tracked = track_robust(params, layout)
-    level = ev.label_level
-    lines = [f"robust: {len(variants)} variants of {len(params.pairs())} (model, dataset) "
-             f"pairs in {time.perf_counter() - start:.0f} s -> {out}; {tracked.status()}"]
-    for row in table.to_dict("records"):
-        lines.append(f"  {row['variant']}{' (a priori)' if row['a_priori'] else ''}: k-means "
-                     f"ARI {_fmt(row, f'{level}/kmeans/ari_mean')} [95% CI "
-                     f"{_fmt(row, f'{level}/kmeans/ari_ci_low')}, "
-                     f"{_fmt(row, f'{level}/kmeans/ari_ci_high')}], NJ GQD "
-                     f"{_fmt(row, 'tree/nj/gqd')} (p {_fmt(row, 'tree/nj/gqd_p')}), Mantel rho "
-                     f"vs script {_fmt(row, 'mantel/script/rho')}, vs genetic "
-                     f"{_fmt(row, 'mantel/genetic/rho')}")
-    return "\n".join(lines)
-
-
-def _fmt(row: dict, key: str) -> str:
-    value = row.get(key)
-    return "n/a" if value is None or value != value else f"{value:.3f}"
+    return (f"robust: {len(variants)} variants of {len(params.pairs())} (model, dataset) "
+            f"pairs in {time.perf_counter() - start:.0f} s -> {out}; {tracked.status()}\n"
+            + robust_summary(summary))
