@@ -275,7 +275,10 @@ class Finetune:
     windows and held-out text), ``steps`` AdamW steps at ``lr`` (fixed a priori from a pilot
     on one language's own held-out loss), in ``dtype``; every parameter trained (``full``)
     and, in ``frozen``, the embeddings, the first ``frozen_fraction`` of the blocks, the final
-    norm and the LM head frozen (the ILO reference's choice, scaled to the model's depth)."""
+    norm and the LM head frozen (the ILO reference's choice, scaled to the model's depth).
+    After fine-tuning on each of ``alignment_sources``, and on the base model, ILO and
+    retrieval per layer on ``alignment_units`` UDHR units per panel language (the ILO
+    settings of section ``interlingua``)."""
 
     model: str = param()
     panel: tuple[str, ...] = param(min_len=4, distinct=True, what="language code")
@@ -287,6 +290,10 @@ class Finetune:
     modes: tuple[str, ...] = param(("full",), choices=("full", "frozen"), min_len=1,
                                    distinct=True, what="mode")
     frozen_fraction: float = param(0.28, gt=0, lt=1)
+    # Sources after whose fine-tuning ILO and retrieval are measured per layer (in the panel;
+    # none: no alignment), on each panel language's first alignment_units UDHR units.
+    alignment_sources: tuple[str, ...] = param((), distinct=True, what="language code")
+    alignment_units: int = param(30, gt=0)
 
 
 @dataclass(frozen=True)

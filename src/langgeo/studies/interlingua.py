@@ -28,6 +28,7 @@ the units both hold (the same key), so each pair has its own number of aligned u
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -311,7 +312,9 @@ def score_tables(scores: Sequence[LayerScores], gaussian: LayerScores,
     """
     rows, layers = [], []
     for layer, s in enumerate(scores):
-        source = np.nanmean(s.retrieval, axis=1)
+        with warnings.catch_warnings():  # NaN for a language that shares no unit: as meant
+            warnings.simplefilter("ignore", RuntimeWarning)
+            source = np.nanmean(s.retrieval, axis=1)
         for i, lang in enumerate(languages):
             rows.append({"layer": layer, "language": lang, "bridge": s.real.bridge[i],
                          "reach": s.real.reach[i], "ilo": s.real.ilo[i],
