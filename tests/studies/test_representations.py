@@ -51,8 +51,11 @@ def test_pairwise_units_align_each_pair_on_the_units_both_hold():
     # fr-de: the preamble and article 2 (not article 1, split differently); fr-ru: p0, a1,
     # b, c (ru's second preamble unit is blank); de-ru: q0, d, e.
     np.testing.assert_array_equal(shared_units(slots), [[5, 4, 4], [4, 6, 3], [4, 3, 5]])
+    # Two units each: those the most languages hold (p0, b, c: all three), ties in document
+    # order; fr's p1 (fr, de) and ru's y1 (fr, ru) give way.
     first = pairwise_units(units, max_units=2)
-    assert first.texts == {"fr": ["p0", "p1"], "de": ["q0", "q1"], "ru": ["r0", "y1"]}
+    assert first.texts == {"fr": ["p0", "b"], "de": ["q0", "d"], "ru": ["r0", "f"]}
+    np.testing.assert_array_equal(shared_units(first.slots()), np.full((3, 3), 2))
     with pytest.raises(LanggeoError, match="no units"):
         pairwise_units({"fr": [Unit(0, 0, "a")], "de": [Unit(0, 0, "  ")]})
     with pytest.raises(LanggeoError, match="no language"):

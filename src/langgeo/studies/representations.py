@@ -10,6 +10,7 @@ after the final norm, as transformers returns it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -59,8 +60,10 @@ def pairwise_units(units: Mapping[str, Sequence[UnitLike]], max_units: int | Non
     when both split the article into the same number of units (a position in an article
     split differently would name other text); so a unit's key is ``(article, units in the
     article, position)``, and a pair of languages aligns on the keys both hold. Blank units
-    are left out (their article keeps its count). Each language keeps its first ``max_units``
-    units in document order (all when ``None``), so that every language has points for the
+    are left out (their article keeps its count). Each language keeps ``max_units`` of its
+    units (all when ``None``): those whose keys the most languages hold, ties in document
+    order (so a language that splits the preamble its own way keeps articles it shares
+    rather than its own preamble), then in document order. Every language has points for the
     ILO score whatever the others hold; the number aligned differs from pair to pair.
     """
     if not units:
@@ -74,7 +77,12 @@ def pairwise_units(units: Mapping[str, Sequence[UnitLike]], max_units: int | Non
                 for i, (_, text) in enumerate(sorted(v)) if text.strip()]
         if not kept:
             raise LanggeoError(f"interlingua: the text of language {language!r} has no units")
-        per_language[language] = kept[:max_units] if max_units is not None else kept
+        per_language[language] = kept
+    if max_units is not None:
+        held = Counter(key for kept in per_language.values() for key, _ in kept)
+        for language, kept in per_language.items():
+            best = sorted(range(len(kept)), key=lambda i, k=kept: (-held[k[i][0]], i))
+            per_language[language] = [kept[i] for i in sorted(best[:max_units])]
     keys = sorted({key for kept in per_language.values() for key, _ in kept})
     index = {key: i for i, key in enumerate(keys)}
     return Units(keys, {lang: [index[key] for key, _ in kept]
