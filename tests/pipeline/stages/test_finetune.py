@@ -124,3 +124,39 @@ def test_a_non_finite_loss_exits_2_naming_the_source_writing_nothing(scratch, ca
     err = capsys.readouterr().err
     assert "fine-tuning on 'de': the loss at step 1 of 2 is nan" in err
     assert written(scratch) == []
+
+
+def test_rankings_of_pruning_and_both_fine_tuning_modes_and_their_mlflow_run(
+        scratch, capsys, monkeypatch):
+    from langgeo.data.labels import language_labels
+    from langgeo.formats.matrix_file import write_matrix
+
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    set_finetune(scratch, steps=1, alignment_sources=[])
+    codes = ["fr", "es", "de", "ru", "ja"]
+    rng = np.random.default_rng(0)
+    for path in ("ensemble", "tiny/eld", "tiny/udhr"):
+        upper = np.triu(rng.uniform(0.1, 0.5, (5, 5)), 1)
+        write_matrix(scratch / f"data/distances/{path}.parquet", codes, upper + upper.T)
+    language_labels(codes).to_parquet(scratch / "data/labels.parquet", index=False)
+    assert main(["pruning-matrix"]) == 0
+    assert main(["finetune-matrix"]) == 0
+    # Without alignment sources: no alignment table, and the report says nothing of it.
+    assert not (scratch / "data/finetune/tiny/eld/alignment.parquet").exists()
+    assert main(["rankings"]) == 0
+    out = capsys.readouterr().out
+    assert "finetune frozen: ours NDCG@3" in out and "pruning: ours NDCG@3" in out
+    table = pd.read_csv(scratch / "reports/rankings/rankings.csv")
+    assert set(table["experiment"]) == {"pruning", "finetune full", "finetune frozen"}
+    assert {"ours", "pair tiny/eld", "sparsegpt masks", "random"} <= set(table["ranker"])
+    assert (table["n_targets"] == 4).all()
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{scratch / 'mlruns.db'}")
+    runs = mlflow.search_runs(experiment_names=["langgeo-rankings"])
+    ours = table[(table["experiment"] == "finetune frozen") & (table["ranker"] == "ours")]
+    assert len(runs) == 1
+    assert runs["metrics.finetune frozen/ours/ndcg"].iloc[0] == pytest.approx(
+        ours["ndcg"].iloc[0], abs=1e-5)
+    assert main(["finetune"]) == 0
+    assert not (scratch / "reports/finetune/alignment.png").exists()
