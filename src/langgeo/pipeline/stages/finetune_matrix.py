@@ -32,7 +32,7 @@ from langgeo.layout import Layout
 from langgeo.method.anatomy import transformer_blocks
 from langgeo.method.models import load_model, load_tokenizer
 from langgeo.params import Params
-from langgeo.studies.finetune import frozen_block_count, freeze_early, transfer_gain_matrix
+from langgeo.studies.finetune import freeze_early, frozen_block_count, transfer_gain_matrix
 from langgeo.studies.freezing import alignment_per_layer
 from langgeo.studies.interlingua import check_neighbourhood, shared_units
 from langgeo.studies.representations import Units, pairwise_units
