@@ -236,7 +236,7 @@ class Pruning:
 @dataclass(frozen=True)
 class Interlingua:
     """ILO on parallel text (``langgeo interlingua``): the ``dataset`` (a catalog entry of
-    source ``udhr``), the first ``max_units`` aligned units (None: all), the ``pooling`` of
+    source ``udhr``), ``max_units`` units per language (None: all), the ``pooling`` of
     token states, ``k`` neighbours, bridge threshold ``t``, ``centre`` for the representation
     distance, units per forward pass and the seed of the controls. The section may be left
     out (these defaults); where present it names every key but ``max_units``."""
@@ -291,7 +291,7 @@ class Finetune:
                                    distinct=True, what="mode")
     frozen_fraction: float = param(0.28, gt=0, lt=1)
     # Sources after whose fine-tuning ILO and retrieval are measured per layer (in the panel;
-    # none: no alignment), on each panel language's first alignment_units UDHR units.
+    # none: no alignment), on alignment_units UDHR units per panel language.
     alignment_sources: tuple[str, ...] = param((), distinct=True, what="language code")
     alignment_units: int = param(30, gt=0)
 
