@@ -66,6 +66,8 @@ test: install
 # params.yaml stays as it is; the reports land in reports/presets/NAME/.
 #   make preset NAME=udhr-paper   # the paper's languages on UDHR, offline
 #   make preset NAME=udhr-all     # every UDHR language with a Glottolog label, offline
+#   make preset NAME=finetune     # the fine-tuning study on the 12-language panel (SmolLM2)
+#   make preset NAME=finetune-gemma  # the same with Gemma 3 270M
 preset: install
 	$(BIN)/langgeo preset --name $(NAME)
 

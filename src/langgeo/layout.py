@@ -110,6 +110,11 @@ class Layout:
         """The fine-tuning study's gain matrices (stage finetune_matrix)."""
         return self.root / "data" / "finetune" / model / dataset
 
+    def finetune(self) -> Path:
+        """The fine-tuning study's reports: the freezing comparison, the alignment after
+        fine-tuning, figures (stage finetune)."""
+        return self.root / "reports" / "finetune"
+
     def rankings(self) -> Path:
         """The ranking of transfer sources by every distance (stage rankings)."""
         return self.root / "reports" / "rankings"

@@ -239,7 +239,7 @@ class Pruning:
 @dataclass(frozen=True)
 class Interlingua:
     """ILO on parallel text (``langgeo interlingua``): the ``dataset`` (a catalog entry of
-    source ``udhr``), the first ``max_units`` aligned units (None: all), the ``pooling`` of
+    source ``udhr``), ``max_units`` units per language (None: all), the ``pooling`` of
     token states, ``k`` neighbours, bridge threshold ``t``, ``centre`` for the representation
     distance, units per forward pass and the seed of the controls. The section may be left
     out (these defaults); where present it names every key but ``max_units``."""
@@ -278,7 +278,10 @@ class Finetune:
     windows and held-out text), ``steps`` AdamW steps at ``lr`` (fixed a priori from a pilot
     on one language's own held-out loss), in ``dtype``; every parameter trained (``full``)
     and, in ``frozen``, the embeddings, the first ``frozen_fraction`` of the blocks, the final
-    norm and the LM head frozen (the ILO reference's choice, scaled to the model's depth)."""
+    norm and the LM head frozen (the ILO reference's choice, scaled to the model's depth).
+    After fine-tuning on each of ``alignment_sources``, and on the base model, ILO and
+    retrieval per layer on ``alignment_units`` UDHR units per panel language (the ILO
+    settings of section ``interlingua``)."""
 
     model: str = param()
     panel: tuple[str, ...] = param(min_len=4, distinct=True, what="language code")
@@ -290,6 +293,10 @@ class Finetune:
     modes: tuple[str, ...] = param(("full",), choices=("full", "frozen"), min_len=1,
                                    distinct=True, what="mode")
     frozen_fraction: float = param(0.28, gt=0, lt=1)
+    # Sources after whose fine-tuning ILO and retrieval are measured per layer (in the panel;
+    # none: no alignment), on alignment_units UDHR units per panel language.
+    alignment_sources: tuple[str, ...] = param((), distinct=True, what="language code")
+    alignment_units: int = param(30, gt=0)
 
 
 @dataclass(frozen=True)

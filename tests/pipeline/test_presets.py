@@ -51,3 +51,21 @@ def test_the_committed_udhr_presets_validate():
     assert params.interlingua.max_units == 20 and params.interlingua.k == 5
     overlay, params = preset_params("udhr-paper", repo)
     assert "interlingua" not in overlay and params.interlingua.max_units == 60
+
+
+def test_the_finetune_presets_are_what_presets_py_writes(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from langgeo.pipeline.presets import preset_params, write_finetune_presets
+
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copy(repo / "params.yaml", tmp_path / "params.yaml")
+    for path in write_finetune_presets(tmp_path):
+        assert path.read_text() == (repo / path.name).read_text()
+    for name, model in (("finetune", "smollm2-135m"), ("finetune-gemma", "gemma3-270m")):
+        overlay, params = preset_params(name, repo)
+        assert list(overlay) == ["finetune"]
+        ft = params.finetune
+        assert ft.model == model and ft.panel == params.pruning.panel and len(ft.panel) == 12
+        assert ft.modes == ("full", "frozen") and ft.alignment_sources == ("en", "ar", "zh")

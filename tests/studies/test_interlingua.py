@@ -165,3 +165,52 @@ def test_analyse_layers_on_planted_families():
     assert layers.loc[1, "mantel_rho"] == pytest.approx(1)
     assert len(result.per_language) == 16 and len(result.distances) == 2
     assert layers.loc[0, "gaussian_ilo"] == layers.loc[1, "gaussian_ilo"]
+
+
+def test_languages_that_hold_different_units_align_per_pair():
+    """Keys as pairwise_units gives them: each language holds some units (-1: none in that
+    slot), in its own order; retrieval and the distance use each pair's common units only,
+    the neighbours every point that exists. Checked against a loop over the pairs."""
+    rng = np.random.default_rng(7)
+    keys = np.array([[0, 1, 2, 3, 4], [0, 2, 3, 5, -1], [1, 2, 4, 5, 6], [6, 0, 3, -1, -1]])
+    points = rng.standard_normal((4, 5, 6)).astype(np.float32)
+    points[keys < 0] = 99.0  # what sits in an absent slot must not matter
+    scores = layer_scores(points, k=3, t=2, seed=0, block_rows=4, keys=keys)
+    d = representation_distances(points, keys=keys)
+    present = keys >= 0
+    centred = [points[a][present[a]] - points[a][present[a]].mean(axis=0) for a in range(4)]
+    unit = [c / np.linalg.norm(c, axis=1, keepdims=True) for c in centred]
+    raw = [points[a][present[a]] / np.linalg.norm(points[a][present[a]], axis=1, keepdims=True)
+           for a in range(4)]
+    for a in range(4):
+        for b in range(4):
+            if a == b:
+                continue
+            ka, kb = list(keys[a][present[a]]), list(keys[b][present[b]])
+            common = [k for k in ka if k in kb]
+            cos = [unit[a][ka.index(k)] @ unit[b][kb.index(k)] for k in common]
+            assert d[a, b] == pytest.approx(1 - np.mean(cos), abs=1e-6)
+            candidates = [kb.index(k) for k in common]
+            found = [common[int(np.argmax([raw[a][ka.index(k)] @ raw[b][j]
+                                           for j in candidates]))] == k for k in common]
+            assert scores.retrieval[a, b] == pytest.approx(np.mean(found))
+    # Pairs hold 1 to 3 units in common; a language's own count on the diagonal.
+    from langgeo.studies.interlingua import shared_units
+    np.testing.assert_array_equal(shared_units(keys), [[5, 3, 3, 2], [3, 4, 2, 2],
+                                                      [3, 2, 5, 1], [2, 2, 1, 3]])
+    # The neighbours: among the 17 points that exist, never an absent one.
+    neighbours, _ = neighbours_and_retrieval(points, 3, keys=keys)
+    flat = present.ravel()
+    assert (neighbours[~flat] == -1).all()
+    assert flat[neighbours[flat]].all()
+    x = points.reshape(20, 6)[flat]
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sim = x @ x.T
+    np.fill_diagonal(sim, -np.inf)
+    expected = np.flatnonzero(flat)[np.argsort(-sim, axis=1)[:, :3]]
+    np.testing.assert_array_equal(np.sort(neighbours[flat], axis=1), np.sort(expected, axis=1))
+    # Every language keeps its ILO, computed over its own points.
+    assert scores.real.ilo.shape == (4,) and np.isfinite(scores.real.ilo).all()
+    with pytest.raises(LanggeoError, match="no unit in common"):
+        representation_distances(points[:2], keys=np.array([[0, 1, -1, -1, -1],
+                                                            [2, 3, -1, -1, -1]]))

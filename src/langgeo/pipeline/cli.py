@@ -53,6 +53,8 @@ COMMANDS: dict[str, tuple[str, str, list[tuple[str, dict]]]] = {
                  "another language? (the transfer test)", []),
     "finetune-matrix": ("stages.finetune_matrix:run", "the model fine-tuned per panel language "
                         "and its held-out loss on every language after each", []),
+    "finetune": ("stages.finetune:run", "the fine-tuning study's reports: freezing against "
+                 "full fine-tuning, alignment per layer after each", []),
     "rankings": ("stages.rankings:run", "which distance picks the best source language? "
                  "(NDCG@3, top-1 loss)", []),
     "hidden-states": ("stages.hidden_states:run", "a model's pooled hidden states of the "

@@ -239,9 +239,31 @@ def _udhr_codes() -> tuple[list[str], dict[str, str]]:
     return codes, unlabelled
 
 
+def write_finetune_presets(root: Path = Path(".")) -> list[Path]:
+    """Write ``params.finetune.yaml`` and ``params.finetune-gemma.yaml``: the fine-tuning study
+    on the whole pruning panel of ``params.yaml``, both modes, with its a-priori learning rate,
+    steps and alignment sources, for SmolLM2-135M and for Gemma 3 270M (one model per
+    configuration: ``finetune.model`` names one)."""
+    raw = load_params(root / "params.yaml").raw
+    panel = raw["pruning"]["panel"]
+    written = []
+    for name, model in (("finetune", "smollm2-135m"), ("finetune-gemma", "gemma3-270m")):
+        path = root / f"params.{name}.yaml"
+        path.write_text(f"""# The fine-tuning study (issue 25) on the whole pruning panel, {len(panel)} languages, {model},
+# both modes (full; frozen: embeddings, the first {raw['finetune']['frozen_fraction']} of the blocks, final norm, LM head);
+# lr, steps and alignment sources as params.yaml (fixed a priori: docs/studies/finetune.md).
+# `make preset NAME={name}` (a DVC experiment; params.yaml is not changed). Written by
+# `python -m langgeo.pipeline.presets`.
+finetune: {json.dumps({"model": model, "panel": panel, "modes": ["full", "frozen"]})}
+""")
+        written.append(path)
+    return written
+
+
 def main() -> None:
     """Write ``params.udhr-paper.yaml`` and ``params.udhr-all.yaml`` for the UDHR token count
-    and models of ``params.yaml``; prepared models must exist under ``models/``."""
+    and models of ``params.yaml`` (prepared models must exist under ``models/``), and the
+    fine-tuning presets (:func:`write_finetune_presets`)."""
     import csv
     import importlib.resources
 
@@ -275,6 +297,8 @@ interlingua: {_UDHR_ALL_INTERLINGUA['max_units']} units per language, not 60: it
 so ~9x less; a cost choice made before any run, not tuned on results.""",
                   kept, excluded, params.raw["pruning"], {"interlingua": _UDHR_ALL_INTERLINGUA})
     print(f"params.udhr-all.yaml: {len(kept)} languages, {len(excluded)} left out")
+    for path in write_finetune_presets():
+        print(f"{path}: the fine-tuning study on the pruning panel")
 
 
 if __name__ == "__main__":

@@ -193,6 +193,60 @@ def track_interlingua(params: Params, layout: Layout, model: str) -> Tracked:
                   sorted(folder.glob("*.png")), log)
 
 
+def track_finetune(params: Params, layout: Layout) -> Tracked:
+    """The fine-tuning study's run (experiment ``<tracking.experiment>-finetune``) from
+    ``reports/finetune/summary.json``: G on the source and on the other languages per mode
+    with its interval (and frozen minus full, with its p-value), the change of ILO and
+    retrieval in the early and later layers per (mode, source), ``params.finetune`` as
+    params."""
+    folder = layout.finetune()
+    experiment = f"{params.tracking.experiment}-finetune"
+
+    def log(files: list[Path], tags: dict[str, str]) -> str:
+        summary = json.loads((folder / "summary.json").read_text())
+        metrics = {f"{r['mode']}/G_{r['on']}{suffix}": r[key]
+                   for r in summary["freezing"]
+                   for key, suffix in (("mean", ""), ("ci_low", "_ci_low"),
+                                       ("ci_high", "_ci_high"), ("p", "_p"))}
+        for r in summary["alignment_change"] or []:
+            metrics.update({f"{r['mode']}/{r['source']}/{k}": r[k] for k in
+                            ("ilo_early", "ilo_late", "retrieval_early", "retrieval_late")})
+        metrics["frozen_blocks"] = summary["frozen_blocks"]
+        run_params = {k: v for k, v in flat_params(params).items() if k.startswith("finetune.")}
+        return log_run(get_or_create_experiment(experiment), params.finetune.model, run_params,
+                       metrics, files, tags)
+
+    return _track("finetune", experiment, params, layout,
+                  [folder / "summary.json", folder / "freezing.csv"],
+                  [p for p in (folder / "alignment.csv", folder / "alignment_change.csv",
+                               *sorted(folder.glob("*.png"))) if p.is_file()], log)
+
+
+def track_rankings(params: Params, layout: Layout) -> Tracked:
+    """The rankings run (experiment ``<tracking.experiment>-rankings``) from
+    ``reports/rankings/rankings.csv``: NDCG@3, top-1 loss and the Spearman correlations with
+    their intervals, per experiment (pruning, fine-tuning modes) and ranker."""
+    import pandas as pd
+
+    folder = layout.rankings()
+    experiment = f"{params.tracking.experiment}-rankings"
+
+    def log(files: list[Path], tags: dict[str, str]) -> str:
+        table = pd.read_csv(folder / "rankings.csv")
+        values = [c for c in table.columns if c not in ("experiment", "ranker", "n_targets")]
+        metrics = {f"{r['experiment']}/{r['ranker']}/{c}": r[c]
+                   for r in table.to_dict("records") for c in values}
+        run_params = {"seed": params.seed, "pruning.model": params.pruning.model,
+                      "pruning.dataset": params.pruning.dataset,
+                      "finetune.model": params.finetune.model if params.finetune else "",
+                      "experiments": " ".join(dict.fromkeys(table["experiment"]))}
+        return log_run(get_or_create_experiment(experiment), "rankings", run_params, metrics,
+                       files, tags)
+
+    return _track("rankings", experiment, params, layout,
+                  [folder / "rankings.csv", folder / "summary.json"], [], log)
+
+
 def track_explorer(params: Params, layout: Layout) -> Tracked:
     """``explorer.html`` as an artifact of the configuration's run of the current evaluate
     outputs (tagged with the page's sha256), unless that run holds this page already."""
@@ -238,12 +292,15 @@ def track_robust(params: Params, layout: Layout) -> Tracked:
 
 
 def track_all(params: Params, layout: Layout) -> Iterator[Tracked]:
-    """The runs of every stage's current outputs (evaluate, transfer, interlingua per model,
-    then the explorer page, which goes into evaluate's run), each logged unless present."""
+    """The runs of every stage's current outputs (evaluate, transfer, finetune, rankings,
+    interlingua per model, then the explorer page, which goes into evaluate's run), each logged unless present."""
     # A damaged store is one message before anything is read or written.
     check_store()
     yield track_evaluation(params, layout)
     yield track_transfer(params, layout)
+    if params.finetune is not None:
+        yield track_finetune(params, layout)
+    yield track_rankings(params, layout)
     for model in params.models:
         yield track_interlingua(params, layout, model.name)
     yield track_robust(params, layout)

@@ -293,3 +293,72 @@ def script_ladder_figure(path: str | Path, pairs: pd.DataFrame, ladder: pd.DataF
     ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+#: Line style of each fine-tuning mode in the freezing figures.
+_MODE_STYLES = {"base": ("black", "-"), "full": ("C3", "-"), "frozen": ("C0", "--")}
+
+
+def freezing_alignment_figure(path: str | Path, alignment: pd.DataFrame, early: int,
+                              model: str) -> Path:
+    """ILO (top) and translation retrieval P@1 (bottom) per layer, one column per alignment
+    source: the base model, and the model fine-tuned on the source fully and with the early
+    layers frozen; the shaded layers ``0 … early`` are those freezing leaves untouched.
+    ``alignment``: rows of ``mode``, ``source``, ``layer``, ``ilo``, ``retrieval_p1``,
+    ``shuffled_ilo`` (the base as mode and source ``base``)."""
+    base = alignment[alignment["mode"] == "base"]
+    sources = [s for s in dict.fromkeys(alignment["source"]) if s != "base"]
+    if base.empty or not sources:
+        raise LanggeoError("the alignment table needs the base model and at least one source")
+    fig = Figure(figsize=(3.2 * len(sources) + 0.6, 5.6), dpi=DPI)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, len(sources), sharex=True, sharey="row", squeeze=False)
+    for col, source in enumerate(sources):
+        for row, column in enumerate(("ilo", "retrieval_p1")):
+            ax = axes[row, col]
+            ax.axvspan(-0.5, early + 0.5, color="grey", alpha=0.15, linewidth=0)
+            for mode, group in [("base", base), *[
+                    (m, g) for m, g in alignment[alignment["source"] == source].groupby(
+                        "mode", sort=False)]]:
+                colour, style = _MODE_STYLES.get(mode, ("C2", ":"))
+                ax.plot(group["layer"], group[column], style, color=colour, marker="o",
+                        markersize=2, label=mode if mode == "base" else f"{mode} on {source}")
+            if column == "ilo":
+                ax.plot(base["layer"], base["shuffled_ilo"], ":", color="grey",
+                        label="base, shuffled labels")
+                ax.set_title(f"fine-tuned on {source}", fontsize=9)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if col == 0:
+                ax.set_ylabel("mean ILO" if column == "ilo" else "retrieval P@1")
+            if row == 1:
+                ax.set_xlabel("layer (0: embedding output)")
+            ax.legend(fontsize=6, frameon=False)
+    fig.suptitle(f"Alignment before and after fine-tuning, {model} (shaded: frozen layers)",
+                 fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def freezing_gain_figure(path: str | Path, comparison: pd.DataFrame, model: str) -> Path:
+    """The mean gain G (bits per byte) on the source language itself and on the other
+    languages, per fine-tuning mode and for frozen minus full, with the bootstrap intervals
+    over targets. ``comparison``: :func:`langgeo.studies.freezing.freezing_comparison`."""
+    fig = Figure(figsize=(6.4, 3.6), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    modes = list(dict.fromkeys(comparison["mode"]))
+    for i, on in enumerate(("source", "others")):
+        rows = comparison[comparison["on"] == on].set_index("mode").loc[modes]
+        x = np.arange(len(modes)) + (i - 0.5) * 0.3
+        ax.errorbar(x, rows["mean"], yerr=[rows["mean"] - rows["ci_low"],
+                                          rows["ci_high"] - rows["mean"]],
+                    fmt="o", capsize=3, color=f"C{i}",
+                    label="on the source itself" if on == "source" else "on the other languages")
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xticks(range(len(modes)), modes)
+    ax.set_ylabel("G = L_base − L_tuned (bits/byte)")
+    ax.set_title(f"Fine-tuning gain by mode, {model} (95% bootstrap over targets)",
+                 fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -84,9 +84,12 @@ class FineTuneResult:
         return self.tokens / self.seconds if self.seconds > 0 else math.inf
 
 
-def _rounded(x: float) -> int:
-    # Half up (not Python's half-to-even), so that the block count is what the docs say.
-    return math.floor(x + 0.5)
+def frozen_block_count(n_blocks: int, fraction: float = ILO_FROZEN_FRACTION) -> int:
+    """``round(fraction · n_blocks)``, half up (not Python's half-to-even, so that the count
+    is what the docs say): the first blocks :func:`freeze_early` freezes."""
+    if not 0.0 <= fraction <= 1.0:
+        raise LanggeoError(f"freeze_early: fraction {fraction} of the blocks must lie in [0, 1]")
+    return math.floor(fraction * n_blocks + 0.5)
 
 
 def freeze_early(model: nn.Module, fraction: float = ILO_FROZEN_FRACTION, *,
@@ -112,10 +115,7 @@ def freeze_early(model: nn.Module, fraction: float = ILO_FROZEN_FRACTION, *,
     blocks_name, block_list = transformer_blocks(model)
     n_blocks = len(block_list)
     if blocks is None:
-        if not 0.0 <= fraction <= 1.0:
-            raise LanggeoError(f"freeze_early: fraction {fraction} of the blocks must lie in "
-                               "[0, 1]")
-        blocks = _rounded(fraction * n_blocks)
+        blocks = frozen_block_count(n_blocks, fraction)
     if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 0:
         raise LanggeoError(f"freeze_early: blocks must be a whole number >= 0, got {blocks!r}")
     if blocks > n_blocks:
@@ -433,8 +433,8 @@ def transfer_gain_matrix(model: nn.Module, texts: Mapping[str, PanelText], *, lr
                          steps: int, batch_size: int = 1, weight_decay: float = 0.0,
                          dtype: str = "float32", frozen: Sequence[str] = (), seed: int = 0,
                          eval_batch_size: int = 2, eval_dtype: str = "float32",
-                         max_grad_norm: float | None = 1.0, progress: bool = True
-                         ) -> TransferGain:
+                         max_grad_norm: float | None = 1.0, progress: bool = True,
+                         after_source: Callable[[str], None] | None = None) -> TransferGain:
     """Fine-tune ``model`` once per source language of ``texts`` (from the same base weights
     each time) and measure every target's held-out bits per byte; the base model's too.
 
@@ -442,8 +442,10 @@ def transfer_gain_matrix(model: nn.Module, texts: Mapping[str, PanelText], *, lr
     a's ``calibration`` windows (the same ``seed``, steps and settings for every source),
     and :func:`~langgeo.studies.perplexity.perplexity` measures each target b's ``heldout``
     windows. ``eval_dtype`` ``bfloat16`` measures with a bf16 copy of the fine-tuned weights,
-    as :func:`~langgeo.studies.transfer.cross_lingual_matrix` does. The model holds its base
-    weights again when this returns or raises.
+    as :func:`~langgeo.studies.transfer.cross_lingual_matrix` does. ``after_source(a)`` is
+    called after a's measurements, the model still fine-tuned on a (to measure more of it:
+    the fine-tuned weights are not kept). The model holds its base weights again when this
+    returns or raises.
 
     Returns
     -------
@@ -489,6 +491,8 @@ def transfer_gain_matrix(model: nn.Module, texts: Mapping[str, PanelText], *, lr
                                 frozen=frozen, seed=seed, name=a, max_grad_norm=max_grad_norm)
             for b, p in measure().items():
                 tuned[a, b] = p
+            if after_source is not None:
+                after_source(a)
     finally:
         restore_parameters(model, base)
         bar.close()

@@ -1,6 +1,7 @@
 """Hidden states of parallel text units, one pooled vector per unit and layer.
 
-Units are aligned across languages by their place in the document (:func:`align_units`);
+Units are identified by their place in the document (:func:`pairwise_units`), and two languages
+align on the units both hold;
 each unit is read alone, as ``[BOS] + its tokens``, by the decoder stack
 (:func:`langgeo.method.anatomy.decoder_stack`, no LM head) with ``output_hidden_states=True``,
 which gives the embedding output (layer 0) and the output of every block; the last one is
@@ -9,6 +10,7 @@ after the final norm, as transformers returns it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,54 +31,63 @@ class UnitLike(Protocol):
 
 
 @dataclass(frozen=True)
-class Alignment:
-    """Units shared by every language, in document order.
+class Units:
+    """Each language's units, to be aligned per language pair (:func:`pairwise_units`).
 
-    ``keys``: ``(article, position)`` of each kept unit; ``texts``: language -> the texts of
-    those units, in the same order; ``dropped_articles``: articles left out because the
-    languages do not split them into the same number of units (a position there would not
-    name the same text); ``available``: aligned units before ``max_units``.
+    ``keys``: every unit id, ``(article, units in that article, position)``, in document
+    order; ``ids``: language -> the indices into ``keys`` of its units, in document order;
+    ``texts``: language -> their texts, in the same order.
     """
 
-    keys: list[tuple[int, int]]
+    keys: list[tuple[int, int, int]]
+    ids: dict[str, list[int]]
     texts: dict[str, list[str]]
-    dropped_articles: list[int]
-    available: int
+
+    def slots(self) -> np.ndarray:
+        """int64 ``(n_languages, most units of a language)``: the key index of each language's
+        unit in order, ``-1`` past its last (the layout of :func:`language_states`)."""
+        out = np.full((len(self.ids), max(map(len, self.ids.values()))), -1, dtype=np.int64)
+        for row, ids in enumerate(self.ids.values()):
+            out[row, :len(ids)] = ids
+        return out
 
 
-def align_units(units: Mapping[str, Sequence[UnitLike]], max_units: int | None = None
-                ) -> Alignment:
-    """Align parallel units across languages.
+def pairwise_units(units: Mapping[str, Sequence[UnitLike]], max_units: int | None = None
+                   ) -> Units:
+    """Each language's units, identified so that two languages align on the units both hold.
 
-    An article is kept when every language has it with the same number of units and none
-    of them is blank; its units are then matched by position. The first ``max_units`` kept
-    units in document order are used (all when ``None``).
+    The rule: unit ``(article, position)`` of language a names the same text as that of b
+    when both split the article into the same number of units (a position in an article
+    split differently would name other text); so a unit's key is ``(article, units in the
+    article, position)``, and a pair of languages aligns on the keys both hold. Blank units
+    are left out (their article keeps its count). Each language keeps ``max_units`` of its
+    units (all when ``None``): those whose keys the most languages hold, ties in document
+    order (so a language that splits the preamble its own way keeps articles it shares
+    rather than its own preamble), then in document order. Every language has points for the
+    ILO score whatever the others hold; the number aligned differs from pair to pair.
     """
     if not units:
         raise LanggeoError("interlingua: no language has parallel text")
-    per_language: dict[str, dict[int, list[str]]] = {}
+    per_language: dict[str, list[tuple[tuple[int, int, int], str]]] = {}
     for language, items in units.items():
         articles: dict[int, list[tuple[int, str]]] = {}
         for unit in items:
             articles.setdefault(unit.article, []).append((unit.position, unit.text))
-        if not articles:
+        kept = [((article, len(v), i), text) for article, v in sorted(articles.items())
+                for i, (_, text) in enumerate(sorted(v)) if text.strip()]
+        if not kept:
             raise LanggeoError(f"interlingua: the text of language {language!r} has no units")
-        per_language[language] = {a: [t for _, t in sorted(v)] for a, v in articles.items()}
-    every = sorted(set.union(*(set(a) for a in per_language.values())))
-    kept, dropped = [], []
-    for article in every:
-        lengths = {len(a.get(article, [])) for a in per_language.values()}
-        blank = any(not t.strip() for a in per_language.values() for t in a.get(article, []))
-        (kept if len(lengths) == 1 and 0 not in lengths and not blank else dropped).append(article)
-    keys = [(a, p) for a in kept for p in range(len(next(iter(per_language.values()))[a]))]
-    available = len(keys)
-    keys = keys[:max_units] if max_units is not None else keys
-    if not keys:
-        raise LanggeoError(f"interlingua: the {len(units)} languages share no aligned unit "
-                           f"(all {len(every)} articles differ in their number of units); "
-                           "drop the languages whose text is incomplete")
-    texts = {lang: [a[art][pos] for art, pos in keys] for lang, a in per_language.items()}
-    return Alignment(keys, texts, dropped, available)
+        per_language[language] = kept
+    if max_units is not None:
+        held = Counter(key for kept in per_language.values() for key, _ in kept)
+        for language, kept in per_language.items():
+            best = sorted(range(len(kept)), key=lambda i, k=kept: (-held[k[i][0]], i))
+            per_language[language] = [kept[i] for i in sorted(best[:max_units])]
+    keys = sorted({key for kept in per_language.values() for key, _ in kept})
+    index = {key: i for i, key in enumerate(keys)}
+    return Units(keys, {lang: [index[key] for key, _ in kept]
+                        for lang, kept in per_language.items()},
+                 {lang: [text for _, text in kept] for lang, kept in per_language.items()})
 
 
 def _token_ids(tokenizer, texts: Sequence[str]) -> list[list[int]]:
@@ -140,14 +151,16 @@ def unit_states(model: torch.nn.Module, tokenizer, texts: Sequence[str], pooling
 
 def language_states(model: torch.nn.Module, tokenizer, texts: Mapping[str, Sequence[str]],
                     pooling: str = "mean", batch_size: int = 8) -> np.ndarray:
-    """:func:`unit_states` of every language's aligned units (equally many per language),
-    batched together across languages, as ``(n_layers + 1, n_languages, n_units, hidden)``
-    float32 in the order of ``texts``."""
-    counts = {len(t) for t in texts.values()}
-    if len(counts) != 1:
-        raise LanggeoError(f"interlingua: languages have different numbers of units {counts}; "
-                           "align them with align_units first")
+    """:func:`unit_states` of every language's units, batched together across languages, as
+    ``(n_layers + 1, n_languages, most units of a language, hidden)`` float32 in the order of
+    ``texts``; a language with fewer units has zero vectors after its last (the ``-1`` of
+    :meth:`Units.slots`)."""
+    counts = [len(t) for t in texts.values()]
     flat = [unit for t in texts.values() for unit in t]
     states = unit_states(model, tokenizer, flat, pooling, batch_size,
                          desc=f"hidden states ({len(texts)} languages)")
-    return states.reshape(states.shape[0], len(texts), counts.pop(), states.shape[2])
+    out = np.zeros((states.shape[0], len(counts), max(counts), states.shape[2]),
+                   dtype=np.float32)
+    for row, (start, count) in enumerate(zip(np.cumsum([0, *counts[:-1]]), counts)):
+        out[:, row, :count] = states[:, start:start + count]
+    return out

@@ -47,7 +47,11 @@ def test_interlingua_stage(project, monkeypatch):
     # Odia has no UDHR declaration: left out and reported.
     assert summary["without_translation"] == ["or"]
     assert summary["languages"] == ["fr", "es", "de", "ru", "ja"]
-    assert 40 <= summary["units"] <= 60 and summary["layers"] == 3
+    # Each language its first units, up to 60 (declarations hold 58-60 units after the
+    # blank ones); pairs align on those both hold.
+    assert summary["layers"] == 3 and summary["units_per_language"]["max"] == 60
+    assert summary["units"] >= 5 * 58 and summary["units_per_language"]["min"] >= 58
+    assert 40 <= summary["units_per_pair"]["min"] <= summary["units_per_pair"]["max"] <= 60
     layers = pd.read_csv(out / "layers.csv")
     assert list(layers["layer"]) == [0, 1, 2] and layers["mantel_rho"].notna().all()
     assert len(pd.read_csv(out / "languages.csv")) == 15

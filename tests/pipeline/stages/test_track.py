@@ -22,6 +22,10 @@ def test_track_without_outputs_or_with_a_damaged_store(tmp_path, capsys, monkeyp
         "transfer: not logged: no reports/pruning/transfer.json, reports/pruning/matrix.csv, "
         "reports/pruning/cost.png, reports/pruning/scatter.png (`dvc repro transfer` writes "
         "them)",
+        "finetune: not logged: no reports/finetune/summary.json, reports/finetune/freezing.csv "
+        "(`dvc repro finetune` writes them)",
+        "rankings: not logged: no reports/rankings/rankings.csv, reports/rankings/summary.json "
+        "(`dvc repro rankings` writes them)",
         "interlingua@gemma3-270m: not logged: no reports/interlingua/gemma3-270m/layers.csv, "
         "reports/interlingua/gemma3-270m/summary.json (`dvc repro interlingua@gemma3-270m` "
         "writes them)",

@@ -16,7 +16,7 @@ import pandas as pd
 
 from langgeo import LanggeoError
 from langgeo.formats.matrix_file import read_matrix, write_matrix
-from langgeo.formats.states_file import read_states
+from langgeo.formats.states_file import read_states, unit_slots
 from langgeo.formats.storage import atomic_path
 from langgeo.layout import Layout
 from langgeo.params import Params
@@ -26,7 +26,7 @@ from langgeo.report.study_figures import (
     interlingua_figure,
     language_ilo_figure,
 )
-from langgeo.studies.interlingua import analyse_layers, check_neighbourhood
+from langgeo.studies.interlingua import analyse_layers, check_neighbourhood, shared_units
 
 
 def weight_distances(params: Params, layout: Layout, model: str, codes: list[str]
@@ -42,6 +42,18 @@ def weight_distances(params: Params, layout: Layout, model: str, codes: list[str
     return shared, np.mean(picked, axis=0)
 
 
+def unit_counts(keys: np.ndarray) -> dict[str, dict[str, float]]:
+    """Units per language and units aligned per pair of languages (min, median, max): the
+    ILO score uses every unit, retrieval and the distance each pair's common units."""
+    shared = shared_units(keys)
+    pairs = shared[np.triu_indices_from(shared, 1)]
+
+    def spread(x: np.ndarray) -> dict[str, float]:
+        return {"min": int(x.min()), "median": float(np.median(x)), "max": int(x.max())}
+
+    return {"units_per_language": spread(np.diag(shared)), "units_per_pair": spread(pairs)}
+
+
 def run(params: Params, layout: Layout, model: str) -> str:
     il, ev = params.interlingua, params.evaluation
     start = time.perf_counter()
@@ -51,7 +63,8 @@ def run(params: Params, layout: Layout, model: str) -> str:
     if codes != expected or record["model"] != model:
         raise LanggeoError(f"{layout.hidden_states(model)} holds other languages or another "
                            f"model than params; run `dvc repro hidden_states@{model}`")
-    check_neighbourhood(len(codes), len(record["units"]), il.k, il.t)
+    slots = unit_slots(record)
+    check_neighbourhood(len(codes), int((slots >= 0).sum(axis=1).min()), il.k, il.t)
     labels = pd.read_parquet(layout.labels()).set_index("code")
     gold = labels.loc[codes, ["family", "branch"]].to_dict("list")
     found = weight_distances(params, layout, model, codes)
@@ -62,7 +75,7 @@ def run(params: Params, layout: Layout, model: str) -> str:
         weights = found[1]
     result = analyse_layers(states[:, keep], [codes[i] for i in keep],
                             {lvl: [g[i] for i in keep] for lvl, g in gold.items()}, weights,
-                            k=il.k, t=il.t, seed=il.seed, centre=il.centre,
+                            k=il.k, t=il.t, seed=il.seed, centre=il.centre, keys=slots[keep],
                             transform=params.embedding.distance_transform,
                             kmeans_seeds=ev.kmeans_seeds, n_permutations=ev.n_permutations,
                             mantel_permutations=ev.mantel_permutations,
@@ -72,12 +85,13 @@ def run(params: Params, layout: Layout, model: str) -> str:
     best = int(per_layer.loc[per_layer["ilo"].idxmax(), "layer"])
     agree = (int(per_layer.loc[per_layer["mantel_rho"].idxmax(), "layer"])
              if per_layer["mantel_rho"].notna().any() else None)
+    per_pair = unit_counts(slots[keep])
     summary = {"model": model, "languages": codes,
                "without_translation": record["without_translation"],
                "declarations": {c: record["declarations"][c] for c in codes},
-               "units": len(record["units"]), "aligned_units": record["aligned_units"],
-               "dropped_articles": record["dropped_articles"], "layers": len(result.distances),
-               "most_aligned_layer": best, "most_agreeing_layer": agree}
+               "units": int((slots[keep] >= 0).sum()), **per_pair,
+               "layers": len(result.distances), "most_aligned_layer": best,
+               "most_agreeing_layer": agree}
     out = layout.interlingua(model)
     matrices = layout.representation_distances(model)
     # Both folders are written aside and renamed only once everything is written (matrices
@@ -101,10 +115,11 @@ def run(params: Params, layout: Layout, model: str) -> str:
                                     float(per_layer.loc[agree, "mantel_rho"]))
     tracked = track_interlingua(params, layout, model)
     row = per_layer.loc[best]
-    return (f"interlingua ({model}): {len(codes)} languages x {len(record['units'])} units "
-            f"({record['aligned_units']} aligned, articles dropped "
-            f"{record['dropped_articles']}, no translation: "
-            f"{record['without_translation'] or 'none'}), {len(result.distances)} layers in "
+    pair = per_pair["units_per_pair"]
+    return (f"interlingua ({model}): {len(codes)} languages, {summary['units']} units (per "
+            f"pair aligned: min {pair['min']}, median {pair['median']:g}, max {pair['max']}; no "
+            f"translation: {record['without_translation'] or 'none'}), "
+            f"{len(result.distances)} layers in "
             f"{time.perf_counter() - start:.0f} s; highest mean ILO {row['ilo']:.3f} at layer "
             f"{best} (shuffled {row['shuffled_ilo']:.3f}, Gaussian {row['gaussian_ilo']:.3f}, "
             f"retrieval P@1 {row['retrieval_p1']:.3f}); -> {out}, {matrices}; "

@@ -7,7 +7,8 @@ of the pruning matrix) and fine-tuning on it (the gain ``G`` of each fine-tuning
 The rankers: our ensemble and each (model, dataset) pair, the URIEL+ distances, script
 identity, random, the pruning masks' Hamming distance, and the representation distance of
 every layer of the studied model (stage interlingua). Writes ``reports/rankings/``:
-``rankings.csv`` (one row per experiment and ranker) and ``summary.json``.
+``rankings.csv`` (one row per experiment and ranker) and ``summary.json``; logs the MLflow run
+(experiment ``<tracking.experiment>-rankings``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from langgeo.formats.storage import atomic_path
 from langgeo.geometry.hamming import distances_from_files
 from langgeo.layout import Layout
 from langgeo.params import Params
+from langgeo.pipeline.runs import track_rankings
 from langgeo.studies.transfer import CrossLingual, pruning_model
 
 
@@ -91,6 +93,7 @@ def run(params: Params, layout: Layout) -> str:
         tmp.mkdir(parents=True)
         table.to_csv(tmp / "rankings.csv", index=False, float_format="%.5f")
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    tracked = track_rankings(params, layout)
     lines = []
     for experiment, group in table.groupby("experiment", sort=False):
         best = group.sort_values("ndcg", ascending=False).head(3)
@@ -99,4 +102,5 @@ def run(params: Params, layout: Layout) -> str:
                      f"[{ours['ndcg_ci_low']:.3f}, {ours['ndcg_ci_high']:.3f}], top-1 loss "
                      f"{ours['top1_loss']:.4f}, pooled rho {ours['pooled_spearman']:.3f}; best "
                      + ", ".join(f"{r.ranker} {r.ndcg:.3f}" for r in best.itertuples()))
-    return f"rankings: {len(table)} rows -> {layout.rankings()}\n" + "\n".join(lines)
+    return (f"rankings: {len(table)} rows -> {layout.rankings()}; {tracked.status()}\n"
+            + "\n".join(lines))
