@@ -4,6 +4,7 @@ before any model is loaded."""
 from __future__ import annotations
 
 from langgeo.pipeline.cli import main
+from langgeo.pipeline.stages.scripts import declaration_labels
 from tests.helpers.projects import set_params
 
 
@@ -16,3 +17,10 @@ def test_an_unknown_declaration_names_close_matches(project, capsys):
     err = capsys.readouterr().err
     assert "srp_ltn" in err and "srp_latn" in err
     assert not (project / "reports").exists()
+
+
+def test_declarations_of_one_language_get_one_label_each():
+    labels = declaration_labels(["ron_1953", "ron_1993", "deu_1901", "hin", "urd"])
+    assert labels["ron_1953"] == labels["ron_1993"] == ("ron", "Indo-European", "Italic")
+    assert labels["hin"][1:] == labels["urd"][1:] == ("Indo-European", "Indo-Iranian")
+    assert all(isinstance(value, str) for label in labels.values() for value in label)

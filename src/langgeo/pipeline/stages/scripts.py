@@ -41,7 +41,8 @@ def declaration_labels(codes: list[str]) -> dict[str, tuple[str, str, str]]:
     if lacking:
         raise LanggeoError(f"params 'scripts': no row of src/langgeo/data/resources/"
                            f"languages.csv has ISO 639-3 {lacking}; add one to label them")
-    labels = language_labels([known[i] for i in iso.values()]).set_index("iso639_3")
+    # Several declarations share a language: one row per language, so each label is a value.
+    labels = language_labels(sorted({known[i] for i in iso.values()})).set_index("iso639_3")
     return {c: (i, labels.loc[i, "family"], labels.loc[i, "branch"]) for c, i in iso.items()}
 
 
