@@ -4,6 +4,7 @@ before any model is loaded."""
 from __future__ import annotations
 
 from langgeo.pipeline.cli import main
+from langgeo.pipeline.stages.scripts import declaration_labels
 from tests.helpers.projects import set_params
 
 
@@ -16,3 +17,9 @@ def test_an_unknown_declaration_names_close_matches(project, capsys):
     err = capsys.readouterr().err
     assert "srp_ltn" in err and "srp_latn" in err
     assert not (project / "reports").exists()
+
+
+def test_declarations_of_one_language_get_its_labels_once():
+    labels = declaration_labels(["cmn_hans", "cmn_hant", "srp_latn", "srp_cyrl"])
+    assert labels["cmn_hans"] == labels["cmn_hant"] == ("cmn", "Sino-Tibetan", "Sinitic")
+    assert labels["srp_cyrl"] == ("srp", "Indo-European", "Balto-Slavic")

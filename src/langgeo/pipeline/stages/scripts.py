@@ -41,7 +41,9 @@ def declaration_labels(codes: list[str]) -> dict[str, tuple[str, str, str]]:
     if lacking:
         raise LanggeoError(f"params 'scripts': no row of src/langgeo/data/resources/"
                            f"languages.csv has ISO 639-3 {lacking}; add one to label them")
-    labels = language_labels([known[i] for i in iso.values()]).set_index("iso639_3")
+    # One row per language: the declarations of one language (cmn_hans, cmn_hant, ...) share it.
+    labels = language_labels(list(dict.fromkeys(known[i] for i in iso.values()))).set_index(
+        "iso639_3")
     return {c: (i, labels.loc[i, "family"], labels.loc[i, "branch"]) for c, i in iso.items()}
 
 
