@@ -3,9 +3,13 @@ the committed presets are valid."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from langgeo import LanggeoError
+from langgeo.params import load_params
+from tests.helpers.projects import REPO
 
 
 def test_presets_validate_before_running(project, capsys):
@@ -19,7 +23,8 @@ def test_presets_validate_before_running(project, capsys):
     assert [d.name for d in params.datasets] == ["udhr"] and params.tokens("udhr") == 128
     # Mappings merge as `dvc exp run -S` merges them: eld stays in the catalog.
     assert params.raw["dataset_catalog"]["eld"] == {"source": "eld"}
-    assert experiment_command("small", overlay)[-8:] == [
+    base = load_params(project / "params.yaml").raw
+    assert experiment_command("small", overlay, base)[-8:] == [
         "-S", 'languages=["ja", "ru", "de", "es", "fr"]', "-S", 'datasets=["udhr"]',
         "-S", "dataset_catalog={udhr: {tokens_per_language: 128}}",
         "-S", 'pruning={dataset: "udhr"}']
@@ -69,3 +74,20 @@ def test_the_finetune_presets_are_what_presets_py_writes(tmp_path):
         ft = params.finetune
         assert ft.model == model and ft.panel == params.pruning.panel and len(ft.panel) == 12
         assert ft.modes == ("full", "frozen") and ft.alignment_sources == ("en", "ar", "zh")
+
+
+def test_a_new_catalog_entry_is_appended_as_dvc_needs(tmp_path):
+    from dvc.utils.hydra import apply_overrides
+
+    from langgeo.pipeline.presets import experiment_command, preset_params
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    shutil.copy(REPO / "params.romanized.yaml", tmp_path / "params.romanized.yaml")
+    overlay, params = preset_params("romanized", tmp_path)
+    base = load_params(tmp_path / "params.yaml").raw
+    command = experiment_command("romanized", overlay, base)
+    assert '+dataset_catalog.udhr-latn={source: "udhr", tokens_per_language: 1024, ' \
+           'romanize: true}' in command
+    # What `dvc exp run -S` does to params.yaml gives the params the preset validated.
+    apply_overrides(tmp_path / "params.yaml", command[command.index("-S") + 1::2])
+    assert load_params(tmp_path / "params.yaml") == params

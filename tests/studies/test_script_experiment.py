@@ -67,3 +67,11 @@ def test_bad_sets_are_refused():
         experiment_tables(TEXTS, counts(), {"orthography": [["a_latn", "a_cyrl"]]})
     with pytest.raises(LanggeoError, match=r"in \(0, 1\]"):
         select_layers(experiment_tables(TEXTS, counts(), SETS)[2], 0)
+
+
+def test_a_reference_computed_from_a_declaration_of_the_set_is_not_another_language():
+    # r1 is the Latin declaration itself under another code (as Malay's reference is
+    # mly_latn): the nearest other Latin-script language is then r3.
+    texts = [*TEXTS[:2], Text("r1", True, "bbb", "Latn", "F", "B1", "a_latn"), *TEXTS[3:]]
+    (row,) = experiment_tables(texts, counts(), SETS)[0].to_dict("records")
+    assert (row["nearest_a"], row["nearest_a_distance"]) == ("r3", pytest.approx(0.5))

@@ -85,11 +85,29 @@ def _override(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def experiment_command(name: str, overlay: dict[str, Any]) -> list[str]:
-    """``dvc exp run`` in a temporary workspace, one ``-S`` per preset key."""
-    command = ["dvc", "exp", "run", "--temp", "--name", name]
+def _overrides(overlay: dict[str, Any], base: dict[str, Any], prefix: str = "") -> list[str]:
+    """The ``-S`` values that turn ``base`` into ``overlay`` merged onto it. A mapping that
+    adds keys (a new catalog entry) is given key by key: Hydra refuses a key that ``base``
+    lacks unless it is appended with ``+``."""
+    out = []
     for key, value in overlay.items():
-        command += ["-S", f"{key}={_override(value)}"]
+        path = f"{prefix}{key}"
+        if key not in base:
+            out.append(f"+{path}={_override(value)}")
+        elif isinstance(value, dict) and isinstance(base[key], dict) and set(value) - set(
+                base[key]):
+            out += _overrides(value, base[key], f"{path}.")
+        else:
+            out.append(f"{path}={_override(value)}")
+    return out
+
+
+def experiment_command(name: str, overlay: dict[str, Any], base: dict[str, Any]) -> list[str]:
+    """``dvc exp run`` in a temporary workspace, one ``-S`` per preset key (per new key of a
+    mapping that ``base``, the params of ``params.yaml``, lacks)."""
+    command = ["dvc", "exp", "run", "--temp", "--name", name]
+    for value in _overrides(overlay, base):
+        command += ["-S", value]
     return command
 
 
@@ -135,7 +153,8 @@ def run_preset(name: str, root: Path = Path(".")) -> Path:
     check_output_folder(preset_reports(name, root), f"preset {name!r}")
     if experiment_ref(name, root) is not None:
         subprocess.run(["dvc", "exp", "remove", name], cwd=root, check=False)
-    result = subprocess.run(experiment_command(name, overlay), cwd=root, check=False)
+    base = load_params(root / "params.yaml").raw
+    result = subprocess.run(experiment_command(name, overlay, base), cwd=root, check=False)
     if result.returncode:
         raise LanggeoError(f"preset {name!r}: `dvc exp run` failed (exit {result.returncode}, "
                            "its message is above); params.yaml and the workspace are unchanged")

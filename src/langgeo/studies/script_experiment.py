@@ -31,7 +31,9 @@ RUNGS = ("orthography", "region", "script", "related language", "unrelated langu
 @dataclass(frozen=True)
 class Text:
     """One text of the experiment: a declaration or a reference language, with its ISO 639-3
-    language, ISO 15924 script and Glottolog family and branch (labels of its language)."""
+    language, ISO 15924 script and Glottolog family and branch (labels of its language), and
+    the UDHR declaration it was computed from (a reference's may be one of the declarations:
+    Malay's is ``mly_latn``)."""
 
     name: str
     reference: bool
@@ -39,12 +41,14 @@ class Text:
     script: str
     family: str
     branch: str
+    declaration: str = ""
 
 
 def _other_language(a: Text, b: Text, same: Mapping[str, set[str]]) -> bool:
     """Whether reference ``b`` is another language than ``a`` (not the same ISO 639-3
-    language, not a text of ``a``'s own set)."""
-    return b.iso639_3 != a.iso639_3 and b.name not in same.get(a.name, set())
+    language, not a text of ``a``'s own set, not computed from one of its declarations)."""
+    own = same.get(a.name, set()) | {a.name}
+    return b.iso639_3 != a.iso639_3 and b.name not in own and b.declaration not in own
 
 
 def experiment_tables(texts: Sequence[Text], counts: HammingCounts,

@@ -41,8 +41,9 @@ def declaration_labels(codes: list[str]) -> dict[str, tuple[str, str, str]]:
     if lacking:
         raise LanggeoError(f"params 'scripts': no row of src/langgeo/data/resources/"
                            f"languages.csv has ISO 639-3 {lacking}; add one to label them")
-    # Several declarations share a language: one row per language, so each label is a value.
-    labels = language_labels(sorted({known[i] for i in iso.values()})).set_index("iso639_3")
+    # One row per language: the declarations of one language (cmn_hans, cmn_hant, ...) share it.
+    labels = language_labels(list(dict.fromkeys(known[i] for i in iso.values()))).set_index(
+        "iso639_3")
     return {c: (i, labels.loc[i, "family"], labels.loc[i, "branch"]) for c, i in iso.items()}
 
 
@@ -91,10 +92,11 @@ def run(params: Params, layout: Layout, model: str) -> str:
     signatures += [read_signature(folder / f"{c}.parquet") for c in references]
     counts = hamming_from_signatures(signatures)
     ref_labels = language_labels(references).set_index("code")
-    texts = [Text(c, False, labels_of[c][0], udhr.declaration_script(c), *labels_of[c][1:])
+    texts = [Text(c, False, labels_of[c][0], udhr.declaration_script(c), *labels_of[c][1:], c)
              for c in kept]
     texts += [Text(c, True, ref_labels.loc[c, "iso639_3"], language_script(c) or "",
-                   ref_labels.loc[c, "family"], ref_labels.loc[c, "branch"])
+                   ref_labels.loc[c, "family"], ref_labels.loc[c, "branch"],
+                   udhr.udhr_declaration(c) or "")
               for c in references]
     pairs, ladder, layers = experiment_tables(texts, counts, sets)
     chosen = select_layers(layers, sc.layer_share)
