@@ -160,3 +160,9 @@ def test_rankings_of_pruning_and_both_fine_tuning_modes_and_their_mlflow_run(
         ours["ndcg"].iloc[0], abs=1e-5)
     assert main(["finetune"]) == 0
     assert not (scratch / "reports/finetune/alignment.png").exists()
+    # Data of an older finetune_matrix (no settings): exit 2, the reports left as they were.
+    (scratch / "data/finetune/tiny/eld/settings.json").unlink()
+    before = sorted(p.name for p in (scratch / "reports/finetune").iterdir())
+    assert main(["finetune"]) == 2
+    assert "run `dvc repro finetune_matrix`" in capsys.readouterr().err
+    assert sorted(p.name for p in (scratch / "reports/finetune").iterdir()) == before
