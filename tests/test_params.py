@@ -374,6 +374,7 @@ BASE = yaml.safe_load(PAPER.read_text())
     ({"source": "local"}, "missing 'dataset_catalog.d.path'"),
     ({"source": "local", "path": "p", "hub_id": "x"}, r"unknown key\(s\) \['hub_id'\]"),
     ({"source": "eld", "path": "p"}, r"unknown key\(s\) \['path'\]"),
+    ({"source": "udhr", "romanize": "yes"}, "'dataset_catalog.d.romanize' must be bool"),
 ])
 def test_malformed_dataset_entries_are_named(entry, message):
     raw = copy.deepcopy(BASE)

@@ -85,6 +85,10 @@ class Layout:
         """The script experiment's reports for one model."""
         return self.root / "reports" / "scripts" / model
 
+    def robust(self) -> Path:
+        """The script-robust geometry's reports (stage robust)."""
+        return self.root / "reports" / "robust"
+
     def hidden_states(self, model: str) -> Path:
         """The pooled hidden states of the interlingua units (stage hidden_states)."""
         return self.root / "data" / "hidden_states" / model

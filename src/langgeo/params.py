@@ -113,6 +113,8 @@ class DatasetSpec:
     ``shuffle_buffer`` documents, and those shorter than ``min_chars`` characters are skipped.
     ``tokens_per_language``, where set, replaces ``calibration.tokens_per_language`` for this
     dataset (a parallel corpus cannot give every language as many tokens as a large one).
+    ``romanize``: each document is put in Latin letters (:mod:`langgeo.data.romanize`, uroman)
+    before tokenization, so that a language is seen without its script.
     """
 
     name: str = param(from_key=False)
@@ -127,6 +129,7 @@ class DatasetSpec:
     shuffle_buffer: int = param(10_000, sources=("hub", "local"), gt=0)
     min_chars: int = param(0, sources=("hub", "local"), ge=0)
     tokens_per_language: int | None = param(None, gt=0)
+    romanize: bool = param(False)
 
 
 @dataclass(frozen=True)

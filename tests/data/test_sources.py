@@ -17,6 +17,7 @@ from langgeo import LanggeoError
 from langgeo.data import sources
 from langgeo.data.labels import language_labels
 from langgeo.data.languages import language_table
+from langgeo.data.romanize import UROMAN_VERSION, romanize, unromanized_share
 from langgeo.data.sources import (calibration_documents, check_dataset, check_languages,
                                   eld_documents, hub_config, load_arguments, shuffled,
                                   source_metadata, stream_documents)
@@ -211,6 +212,20 @@ def test_eld_source_behaves_as_before():
     with pytest.raises(LanggeoError, match=r"\['xx'\] not in dataset 'eld'"):
         check_dataset(spec, ["fr", "xx"])
     assert source_metadata(spec, "fr") == {}
+
+
+def test_romanized_datasets_give_latin_text_and_say_so():
+    pytest.importorskip("uroman")
+    native, latin = DatasetSpec("udhr", "udhr"), DatasetSpec("r", "udhr", romanize=True)
+    documents = list(calibration_documents(latin, "ru", 0))
+    assert len(documents) == len(calibration_documents(native, "ru", 0))
+    assert unromanized_share("".join(documents)) == 0.0
+    assert source_metadata(latin, "ru") == {**source_metadata(native, "ru"),
+                                            "romanizer": f"uroman {UROMAN_VERSION}"}
+    # eld is streamed lazily: romanized one document at a time, in the same seeded order.
+    first = next(iter(calibration_documents(DatasetSpec("e", "eld", romanize=True), "ru", 0)))
+    assert first == romanize([calibration_documents(DatasetSpec("eld", "eld"), "ru", 0)[0]],
+                             "ru")[0]
 
 
 def test_source_metadata_names_the_exact_text(paper, tmp_path):

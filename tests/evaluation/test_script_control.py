@@ -130,6 +130,10 @@ def test_script_control_restricts_to_latin_and_scores_within_it():
     assert (table.loc["ours (ensemble)", "partial_mantel_rho_genetic_given_script"]
             == out["partial_mantel"]["ours"]["partial_rho"])
     assert pd.isna(table.loc["ours (ensemble) (Latn only)", "partial_mantel_p"])
+    assert table.loc["pair m/d", "rho_vs_script"] == out["partial_mantel"]["pairs"]["m/d"][
+        "rho_a_control"]
+    assert table.loc["pair m/d", "rho_vs_genetic"] == out["partial_mantel"]["pairs"]["m/d"][
+        "rho_ab"]
     text = script_control_summary(metrics)
     assert "Latn-script languages only (6)" in text and "partial" in text
 

@@ -97,7 +97,8 @@ def test_dvc_repro_end_to_end(tmp_path, tiny_model_dir):
     tracked = run([str(BIN / "langgeo"), "track"], project)
     assert tracked.returncode == 0, tracked.stderr[-2000:]
     assert [line.split(":")[:2] for line in tracked.stdout.splitlines()] == [
-        [stage, " logged"] for stage in ("evaluate", "transfer", "interlingua@tiny", "explorer")]
+        [stage, " logged"] for stage in ("evaluate", "transfer", "interlingua@tiny", "robust",
+                                         "explorer")]
     # Read with sqlite: in this process MLflow still holds a connection to the renamed file.
     with contextlib.closing(sqlite3.connect(project / "mlruns.db")) as db:
         again = db.execute("SELECT runs.name FROM runs JOIN experiments USING (experiment_id) "

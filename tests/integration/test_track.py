@@ -67,7 +67,8 @@ def test_track_logs_the_runs_of_the_current_outputs_once(tmp_path, tiny_model_di
     lines = track(root, capsys)
     assert [line.split(":")[:2] for line in lines] == [
         ["evaluate", " logged"], ["transfer", " already present"],
-        ["interlingua@tiny", " already present"], ["explorer", " logged"]]
+        ["interlingua@tiny", " already present"], ["robust", " not logged"],
+        ["explorer", " logged"]]
     logged = store(root)
     # the configuration, its pair, baselines and Latin-script runs; pruning; interlingua
     assert len(logged) == 1 + 1 + 6 + 1 + 1 + 5 + 1 + 1
@@ -86,7 +87,8 @@ def test_track_logs_the_runs_of_the_current_outputs_once(tmp_path, tiny_model_di
     lines = track(root, capsys)
     assert [line.split(":")[:2] for line in lines] == [
         ["evaluate", " already present"], ["transfer", " already present"],
-        ["interlingua@tiny", " already present"], ["explorer", " already present"]]
+        ["interlingua@tiny", " already present"], ["robust", " not logged"],
+        ["explorer", " already present"]]
     assert store(root) == logged
 
     # The outputs without the store, as on a clone where `dvc repro` has nothing to run. (A
@@ -98,7 +100,7 @@ def test_track_logs_the_runs_of_the_current_outputs_once(tmp_path, tiny_model_di
     lines = track(clone, capsys)
     assert [line.split(":")[:2] for line in lines] == [
         ["evaluate", " logged"], ["transfer", " logged"], ["interlingua@tiny", " logged"],
-        ["explorer", " logged"]]
+        ["robust", " not logged"], ["explorer", " logged"]]
     # The same runs: every one is built from the files alone (timings are in the logs).
     assert store(clone) == logged
 

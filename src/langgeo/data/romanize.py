@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from langgeo import LanggeoError
@@ -28,6 +28,7 @@ __all__ = [
     "UROMAN_VERSION",
     "romanize",
     "romanize_documents",
+    "romanize_stream",
     "unromanized_share",
     "uroman_language_code",
 ]
@@ -74,6 +75,26 @@ def unromanized_share(text: str) -> float:
     return foreign / len(letters)
 
 
+def _romanize_one(engine: Any, text: str, k: int, language: str, lcode: str) -> str:
+    try:
+        return str(engine.romanize_string(text, lcode=lcode))
+    except Exception as error:  # uroman raises anything from its lattice code
+        raise LanggeoError(f"uroman failed on text {k} of language {language!r} "
+                           f"({type(error).__name__}: {error}); the language is not "
+                           "romanized: drop it from the romanized run or report the text "
+                           "to uroman") from error
+
+
+def _check_romanized(out: Sequence[str], language: str, max_unromanized: float) -> None:
+    share = unromanized_share("".join(out))
+    if share > max_unromanized:
+        left = sorted({unicodedata.name(ch, ch).split()[0] for text in out for ch in text
+                       if ch.isalpha() and not unicodedata.name(ch, "").startswith("LATIN")})
+        raise LanggeoError(f"uroman left {share:.0%} of the letters of language {language!r} "
+                           f"unromanized (scripts: {', '.join(left[:5])}); the language is not "
+                           "romanized: drop it from the romanized run")
+
+
 def romanize(texts: Sequence[str], language: str, *,
              max_unromanized: float = 0.05) -> list[str]:
     """``texts`` of ``language`` (one of our codes) in Latin letters, one output per text, in
@@ -86,23 +107,21 @@ def romanize(texts: Sequence[str], language: str, *,
         raise LanggeoError(f"romanize({language!r}): pass a list of texts, not one string")
     lcode = uroman_language_code(language)
     engine = _uroman()
-    out = []
-    for k, text in enumerate(texts):
-        try:
-            out.append(str(engine.romanize_string(text, lcode=lcode)))
-        except Exception as error:  # uroman raises anything from its lattice code
-            raise LanggeoError(f"uroman failed on text {k} of language {language!r} "
-                               f"({type(error).__name__}: {error}); the language is not "
-                               "romanized: drop it from the romanized run or report the text "
-                               "to uroman") from error
-    share = unromanized_share("".join(out))
-    if share > max_unromanized:
-        left = sorted({unicodedata.name(ch, ch).split()[0] for text in out for ch in text
-                       if ch.isalpha() and not unicodedata.name(ch, "").startswith("LATIN")})
-        raise LanggeoError(f"uroman left {share:.0%} of the letters of language {language!r} "
-                           f"unromanized (scripts: {', '.join(left[:5])}); the language is not "
-                           "romanized: drop it from the romanized run")
+    out = [_romanize_one(engine, text, k, language, lcode) for k, text in enumerate(texts)]
+    _check_romanized(out, language, max_unromanized)
     return out
+
+
+def romanize_stream(documents: Iterable[str], language: str, *,
+                    max_unromanized: float = 0.05) -> Iterator[str]:
+    """:func:`romanize` one document at a time, as ``documents`` are read (a lazy corpus is
+    read only as far as its consumer needs); each document is checked on its own."""
+    lcode = uroman_language_code(language)
+    engine = _uroman()
+    for k, document in enumerate(documents):
+        out = _romanize_one(engine, document, k, language, lcode)
+        _check_romanized([out], language, max_unromanized)
+        yield out
 
 
 def romanize_documents(documents: Mapping[str, Sequence[str]], *,

@@ -36,6 +36,7 @@ import numpy as np
 
 from langgeo import LanggeoError
 from langgeo.data.languages import LANGUAGE_TABLE, language_table
+from langgeo.data.romanize import UROMAN_VERSION, romanize_stream
 from langgeo.data.udhr import udhr_declaration, udhr_units
 from langgeo.params import DatasetSpec
 
@@ -319,31 +320,36 @@ def calibration_documents(spec: DatasetSpec, language: str, seed: int) -> Iterab
     """Documents of ``language`` in the seeded order that :func:`select_documents` reads.
 
     ``eld``: the whole language, shuffled in memory. ``hub`` / ``local``: a lazy stream (see
-    :func:`stream_documents`), read only as far as the selection needs.
+    :func:`stream_documents`), read only as far as the selection needs. With
+    ``spec.romanize``, each document in Latin letters (:func:`romanize_stream`), lazily too.
     """
     if spec.source == "eld":
         documents = eld_documents()
         check_languages([language], list(documents), spec.name)
-        return shuffled(documents[language], language, seed)
-    if spec.source == "udhr":
-        return [unit.text for unit in udhr_units(spec, language)]
-    return stream_documents(spec, language, seed)
+        texts: Iterable[str] = shuffled(documents[language], language, seed)
+    elif spec.source == "udhr":
+        texts = [unit.text for unit in udhr_units(spec, language)]
+    else:
+        texts = stream_documents(spec, language, seed)
+    return romanize_stream(texts, language) if spec.romanize else texts
 
 
 def source_metadata(spec: DatasetSpec, language: str) -> dict[str, str]:
     """Where a streamed shard's documents came from, as strings for its schema metadata.
 
-    Empty for ``eld``, whose shards thus stay byte-identical to those written before.
+    Empty for ``eld`` unromanized, whose shards thus stay byte-identical to those written
+    before.
     """
+    meta = {"romanizer": f"uroman {UROMAN_VERSION}"} if spec.romanize else {}
     if spec.source == "eld":
-        return {}
+        return meta
     if spec.source == "udhr":
         from langgeo.data import udhr
 
-        return {"source": "udhr", "udhr_version": udhr.VERSION,
+        return {**meta, "source": "udhr", "udhr_version": udhr.VERSION,
                 "declaration": udhr_declaration(language)}
-    meta = {"source": spec.source, "shuffle_buffer": str(spec.shuffle_buffer),
-            "min_chars": str(spec.min_chars)}
+    meta.update({"source": spec.source, "shuffle_buffer": str(spec.shuffle_buffer),
+                 "min_chars": str(spec.min_chars)})
     if spec.source == "hub":
         meta.update(hub_id=spec.hub_id, config=hub_config(spec, language), split=spec.split,
                     revision=spec.revision or "")

@@ -120,15 +120,20 @@ class LeafTree:
         return bool((self.splits == side).all(axis=1).any())
 
 
+#: The fewest leaves a tree resolves anything on (one quartet).
+MIN_LEAVES = 4
+
+
 def _check_tree_input(distances: np.ndarray, codes: Sequence[str], method: str) -> np.ndarray:
     """The ``(n, n)`` float64 matrix, or one LanggeoError naming the first problem found."""
     what = f"{method} tree"
-    hint = "pass the full distance matrix of at least 4 languages, one code per row"
+    hint = f"pass the full distance matrix of at least {MIN_LEAVES} languages, one code per row"
     d = np.asarray(distances, dtype=np.float64)
     codes = list(codes)
-    if d.ndim == 2 and d.shape[0] == d.shape[1] and d.shape[0] < 4:
+    if d.ndim == 2 and d.shape[0] == d.shape[1] and d.shape[0] < MIN_LEAVES:
         raise LanggeoError(f"{what}: {d.shape[0]} languages ({', '.join(map(str, codes))}); a "
-                           "tree needs at least 4 languages to resolve anything; add languages")
+                           f"tree needs at least {MIN_LEAVES} languages to resolve anything; "
+                           "add languages")
     if d.ndim == 2 and d.shape[0] == d.shape[1] and d.shape == (len(codes), len(codes)):
         bad = ~np.isfinite(d)
         if bad.any():

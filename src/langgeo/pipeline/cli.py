@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str, list[tuple[str, dict]]]] = {
                   "texts", []),
     "scripts": ("stages.scripts:run", "language or writing system? declarations of one language "
                 "in two scripts against the references", [MODEL]),
+    "robust": ("stages.robust:run", "a geometry that sees through script: the blocks where one "
+               "language's two scripts are closest, evaluated", []),
     "pruning-matrix": ("stages.pruning_matrix:run", "the panel pruned per language and "
                        "every pruned model's perplexity on every language", []),
     "transfer": ("stages.transfer:run", "does our distance predict the cost of pruning with "

@@ -20,13 +20,21 @@ from langgeo.params import Params, parse_pattern
 
 
 def summary(params: Params, layout: Layout) -> str:
-    """`langgeo summary`: the headline results of ``reports/metrics.json``."""
+    """`langgeo summary`: the headline results of ``reports/metrics.json``, and of
+    ``reports/robust/metrics.json`` where the robust stage wrote it."""
+    import json
+
     from langgeo.pipeline.stages.evaluate import outputs
-    from langgeo.report.summary import read_metrics, script_control_summary
+    from langgeo.report.summary import read_metrics, robust_summary, script_control_summary
     from langgeo.report.summary import summary as summary_text
 
     metrics = read_metrics(layout.metrics())
-    return summary_text(metrics, outputs(layout)) + "\n" + script_control_summary(metrics)
+    text = summary_text(metrics, outputs(layout)) + "\n" + script_control_summary(metrics)
+    robust = layout.robust() / "metrics.json"
+    if robust.is_file():
+        text += ("\n  script-robust geometry (reports/robust/):\n"
+                 + robust_summary(json.loads(robust.read_text())))
+    return text
 
 
 def compare(params: Params, layout: Layout) -> None:

@@ -42,3 +42,4 @@ def check_signatures(params: Params, layout: Layout, kind: str = "hamming") -> N
             f"Restore them with `dvc checkout {folder}` or re-run their stage: `dvc repro -s "
             f"signatures@{model}-{dataset}` (it recomputes only such files)", key, what)
 
+

@@ -270,6 +270,27 @@ def track_explorer(params: Params, layout: Layout) -> Tracked:
     return Tracked("explorer", experiment, run_id, logged=True)
 
 
+def track_robust(params: Params, layout: Layout) -> Tracked:
+    """The script-robust geometry's run (experiment ``<tracking.experiment>-robust``) from
+    ``reports/robust/``: one child run per variant with its metrics, the a-priori one's
+    metrics on the parent, ``scripts.layer_share`` and the seed as params."""
+    folder = layout.robust()
+    experiment = f"{params.tracking.experiment}-robust"
+
+    def log(files: list[Path], tags: dict[str, str]) -> str:
+        summary = json.loads((folder / "metrics.json").read_text())
+        variants = summary["variants"]
+        a_priori = next(m for m in variants.values() if m["a_priori"])
+        children = {name: ({"variant": name, "a_priori": m["a_priori"]}, m)
+                    for name, m in variants.items()}
+        return log_run(get_or_create_experiment(experiment), "robust",
+                       {"scripts.layer_share": summary["layer_share"], "seed": params.seed},
+                       a_priori, files, tags, children=children)
+
+    return _track("robust", experiment, params, layout,
+                  [folder / "metrics.json", folder / "comparison.csv"], [], log)
+
+
 def track_all(params: Params, layout: Layout) -> Iterator[Tracked]:
     """The runs of every stage's current outputs (evaluate, transfer, finetune, rankings,
     interlingua per model, then the explorer page, which goes into evaluate's run), each logged unless present."""
@@ -282,4 +303,5 @@ def track_all(params: Params, layout: Layout) -> Iterator[Tracked]:
     yield track_rankings(params, layout)
     for model in params.models:
         yield track_interlingua(params, layout, model.name)
+    yield track_robust(params, layout)
     yield track_explorer(params, layout)

@@ -81,7 +81,10 @@ def comparison_table(metrics: dict) -> pd.DataFrame:
     the key metrics at both Glottolog levels and the Mantel test against ours; then the same
     on the languages of one script (``script_control``), rows named ``... (Latn only)``.
     Ours and each pair also carry the partial Mantel test against URIEL+ genetic distances
-    given script identity (``partial_mantel_*``)."""
+    given script identity (``partial_mantel_*``) and its two plain Spearman correlations,
+    with script identity and with URIEL+ genetic distances (``rho_vs_script``,
+    ``rho_vs_genetic``): compare pairs of one model on two datasets (native and romanized
+    text) by them."""
     control = metrics.get("script_control") or {}
     partial = control.get("partial_mantel", {"ours": {}, "pairs": {}})
     rows = [("ours (ensemble)", metrics["ours"], {}, partial["ours"])]
@@ -111,9 +114,28 @@ def comparison_table(metrics: dict) -> pd.DataFrame:
         row["mantel_p"] = mantel.get("p")
         row["partial_mantel_rho_genetic_given_script"] = partial_mantel.get("partial_rho")
         row["partial_mantel_p"] = partial_mantel.get("p")
+        row["rho_vs_script"] = partial_mantel.get("rho_a_control")
+        row["rho_vs_genetic"] = partial_mantel.get("rho_ab")
         row["imputed_pairs"] = m.get("imputed_pairs", 0)
         out.append(row)
     return pd.DataFrame(out)
+
+
+def robust_summary(robust: dict) -> str:
+    """One line per variant of the robust stage's ``metrics.json``: k-means ARI with its 95%
+    bootstrap interval, NJ GQD with its permutation p-value, Mantel rho against script
+    identity and against URIEL+ genetic distances; the a-priori variant marked."""
+    level = robust["label_level"]
+    lines = []
+    for name, m in robust["variants"].items():
+        lines.append(f"  {name}{' (a priori)' if m['a_priori'] else ''}: k-means ARI "
+                     f"{_fmt(m.get(f'{level}/kmeans/ari_mean'))} [95% CI "
+                     f"{_fmt(m.get(f'{level}/kmeans/ari_ci_low'))}, "
+                     f"{_fmt(m.get(f'{level}/kmeans/ari_ci_high'))}], NJ GQD "
+                     f"{_fmt(m.get('tree/nj/gqd'))} (p {_fmt(m.get('tree/nj/gqd_p'), 2)}), "
+                     f"Mantel rho vs script {_fmt(m.get('mantel/script/rho'))}, vs genetic "
+                     f"{_fmt(m.get('mantel/genetic/rho'))}")
+    return "\n".join(lines)
 
 
 def script_control_summary(metrics: dict) -> str:

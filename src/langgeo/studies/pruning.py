@@ -199,42 +199,26 @@ def _one_thread():
         torch.set_num_threads(threads)
 
 
-#: Columns swept one by one before the rest of the block is updated at once: a multiple of
-#: every n:m group's m (the groups are chosen on the updated weights, inside a sub-block).
-SUB_BLOCK = 16
-
-
 def _sweep_block(w1: torch.Tensor, m1: torch.Tensor, u1: torch.Tensor, d: torch.Tensor,
                  errors: torch.Tensor, pattern: Pattern) -> None:
     """Prune the columns of one block in order (``w1``: the block of Wᵀ, updated in place).
 
-    Per column ``err = w · m / d`` into ``errors``, the OBS update of the columns to its right,
-    and zeroing the pruned. The updates reach the columns of the same :data:`SUB_BLOCK` one by
-    one (rank-1, memory-bound) and the rest of the block once per sub-block, as one product:
-    the lazy batch update of SparseGPT, one level down (the same arithmetic, summed in
-    another order).
+    Three kernels per column (the loop's cost is their launch overhead): ``err = w · m / d``
+    into ``errors``, the OBS update of the columns to the right, and zeroing the pruned.
     """
     scale = m1 / d[:, None]
     keep = (~m1).to(w1.dtype)
-    n_cols = w1.shape[0]
-    if pattern.nm is not None and SUB_BLOCK % pattern.nm[1]:
-        raise LanggeoError(f"SparseGPT sub-block {SUB_BLOCK} is not a multiple of "
-                           f"m={pattern.nm[1]}")
-    for s0 in range(0, n_cols, SUB_BLOCK):
-        s1 = min(s0 + SUB_BLOCK, n_cols)
-        for i in range(s0, s1):
-            if pattern.nm is not None and i % pattern.nm[1] == 0:
-                n, m = pattern.nm
-                group = w1[i:i + m].square() / d[i:i + m, None].square()
-                m1[i:i + m] = _lowest_per_group(group.T.contiguous(), m, m - n).T
-                scale[i:i + m] = m1[i:i + m] / d[i:i + m, None]
-                keep[i:i + m] = ~m1[i:i + m]
-            err = torch.mul(w1[i], scale[i], out=errors[i])
-            # OBS: removing w_i moves the columns to its right by -err · U[i, i:].
-            w1[i:s1].addr_(u1[i, i:s1], err, alpha=-1)
-            w1[i].mul_(keep[i])
-        if s1 < n_cols:
-            w1[s1:].addmm_(u1[s0:s1, s1:].T, errors[s0:s1], alpha=-1)
+    for i in range(w1.shape[0]):
+        if pattern.nm is not None and i % pattern.nm[1] == 0:
+            n, m = pattern.nm
+            group = w1[i:i + m].square() / d[i:i + m, None].square()
+            m1[i:i + m] = _lowest_per_group(group.T.contiguous(), m, m - n).T
+            scale[i:i + m] = m1[i:i + m] / d[i:i + m, None]
+            keep[i:i + m] = ~m1[i:i + m]
+        err = torch.mul(w1[i], scale[i], out=errors[i])
+        # OBS: removing w_i moves the columns to its right by -err · U[i, i:].
+        w1[i:].addr_(u1[i, i:], err, alpha=-1)
+        w1[i].mul_(keep[i])
 
 
 def _set_weight(module: nn.Module, weight: torch.Tensor) -> None:

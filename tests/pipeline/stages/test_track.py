@@ -29,6 +29,8 @@ def test_track_without_outputs_or_with_a_damaged_store(tmp_path, capsys, monkeyp
         "interlingua@gemma3-270m: not logged: no reports/interlingua/gemma3-270m/layers.csv, "
         "reports/interlingua/gemma3-270m/summary.json (`dvc repro interlingua@gemma3-270m` "
         "writes them)",
+        "robust: not logged: no reports/robust/metrics.json, reports/robust/comparison.csv "
+        "(`dvc repro robust` writes them)",
         "explorer: not logged: no reports/explorer.html (`dvc repro explorer` writes it)"]
     # Looking runs up creates no store.
     assert not (tmp_path / "mlruns.db").exists()

@@ -7,12 +7,10 @@ import pandas as pd
 
 from langgeo.evaluation.attribution import attribution_table
 from langgeo.formats.storage import atomic_path
-from langgeo.geometry.hamming import hamming_from_files
 from langgeo.layout import Layout
-from langgeo.method.models import load_model
-from langgeo.method.signature import hamming_from_factor_files
 from langgeo.params import Params
-from langgeo.pipeline.inputs import check_signatures, pair_languages
+from langgeo.pipeline.counts import pair_counts
+from langgeo.pipeline.inputs import check_signatures
 from langgeo.report.study_figures import attribution_figure
 
 
@@ -25,16 +23,7 @@ def run(params: Params, layout: Layout) -> str:
     tables = []
     loaded: dict = {}
     for model, dataset in params.pairs():
-        folder = layout.signatures(model, dataset)
-        codes = pair_languages(params, layout, model, dataset)
-        if store_bits:
-            counts = hamming_from_files([folder / f"{c}.parquet" for c in codes])
-        else:
-            if model not in loaded:
-                loaded.clear()  # one model in memory at a time
-                loaded[model] = load_model(layout.model(model), "cpu", params.signatures.dtype)
-            counts = hamming_from_factor_files([folder / f"{c}.factors.parquet" for c in codes],
-                                               loaded[model])
+        codes, counts = pair_counts(params, layout, model, dataset, loaded=loaded)
         table = attribution_table(counts, labels.loc[codes, ["branch", "family"]].to_dict("list"),
                                   ev.kmeans_seeds, params.seed, params.embedding.n_components,
                                   params.embedding.distance_transform)

@@ -12,7 +12,7 @@ latent vectors of the embed stage.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from langgeo.evaluation.script_control import script_control
 from langgeo.evaluation.trees import tree_metrics
 from langgeo.formats.matrix_file import read_latent, read_matrix
 from langgeo.formats.storage import atomic_path, check_parquet_files, write_json
+from langgeo.geometry.trees import MIN_LEAVES
 from langgeo.layout import Layout
 from langgeo.params import Params
 from langgeo.report.summary import comparison_table, script_control_summary, summary
@@ -35,6 +36,32 @@ from langgeo.report.summary import comparison_table, script_control_summary, sum
 def _restricted(codes: Sequence[str], matrix: np.ndarray, subset: Sequence[str]) -> np.ndarray:
     at = [list(codes).index(c) for c in subset]
     return matrix[np.ix_(at, at)]
+
+
+def protocol(params: Params, labels: pd.DataFrame, codes: Sequence[str]
+             ) -> Callable[..., dict]:
+    """``evaluate(matrix, on=codes, latent=None)``: the protocol's metrics
+    (:func:`evaluate_distances`) and the tree metrics of a ``(len(on), len(on))`` matrix over
+    languages ``on`` (a subset of ``codes``), with the params and gold labels of this
+    configuration, so that every matrix of a report is judged alike; no tree metrics below
+    :data:`MIN_LEAVES` languages (a restricted evaluation may have 3). ``labels``: the labels
+    stage's table indexed by code."""
+    ev = params.evaluation
+    lineage = dict(zip(codes, language_lineages(list(codes))))
+
+    def evaluate(matrix: np.ndarray, on: Sequence[str] = codes,
+                 latent: np.ndarray | None = None) -> dict:
+        gold = labels.loc[list(on), ["family", "branch"]].to_dict("list")
+        return {**evaluate_distances(
+            matrix, gold, transform=params.embedding.distance_transform,
+            kmeans_seeds=ev.kmeans_seeds, seed=params.seed, n_permutations=ev.n_permutations,
+            n_bootstrap=ev.n_bootstrap, min_cluster_size=ev.hdbscan_min_cluster_size,
+            latent=latent),
+            **(tree_metrics(matrix, on, [lineage[c] for c in on], gold["family"],
+                            permutations=ev.tree_permutations, samples=ev.quartet_samples,
+                            seed=params.seed) if len(on) >= MIN_LEAVES else {})}
+
+    return evaluate
 
 
 def evaluate_configuration(params: Params, layout: Layout) -> dict:
@@ -55,23 +82,7 @@ def evaluate_configuration(params: Params, layout: Layout) -> dict:
         raise LanggeoError("the distances or labels do not match params 'languages'; run "
                            "`dvc repro` to bring them up to date")
 
-    def gold_of(on: Sequence[str]) -> dict[str, list[str]]:
-        return labels.loc[list(on), ["family", "branch"]].to_dict("list")
-
-    lineage = dict(zip(codes, language_lineages(codes)))
-
-    def evaluate(matrix: np.ndarray, on: Sequence[str] = codes,
-                 latent: np.ndarray | None = None) -> dict:
-        """The protocol's metrics and the tree metrics of ``matrix`` over languages ``on``."""
-        gold = gold_of(on)
-        return {**evaluate_distances(
-            matrix, gold, transform=params.embedding.distance_transform,
-            kmeans_seeds=ev.kmeans_seeds, seed=params.seed, n_permutations=ev.n_permutations,
-            n_bootstrap=ev.n_bootstrap, min_cluster_size=ev.hdbscan_min_cluster_size,
-            latent=latent),
-            **tree_metrics(matrix, on, [lineage[c] for c in on], gold["family"],
-                           permutations=ev.tree_permutations, samples=ev.quartet_samples,
-                           seed=params.seed)}
+    evaluate = protocol(params, labels, codes)
 
     def embedded(path: Path, on: Sequence[str]) -> np.ndarray:
         latent_codes, coords = read_latent(path)
