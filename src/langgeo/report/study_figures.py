@@ -303,9 +303,9 @@ def freezing_alignment_figure(path: str | Path, alignment: pd.DataFrame, early: 
                               model: str) -> Path:
     """ILO (top) and translation retrieval P@1 (bottom) per layer, one column per alignment
     source: the base model, and the model fine-tuned on the source fully and with the early
-    layers frozen; the shaded layers ``0 … early`` are those freezing leaves untouched.
-    ``alignment``: rows of ``mode``, ``source``, ``layer``, ``ilo``, ``retrieval_p1``,
-    ``shuffled_ilo`` (the base as mode and source ``base``)."""
+    layers frozen; the shaded layers ``0 … early`` are those freezing leaves untouched
+    (the controls, near 1 for ILO, are in the tables). ``alignment``: rows of ``mode``,
+    ``source``, ``layer``, ``ilo``, ``retrieval_p1`` (the base as mode and source ``base``)."""
     base = alignment[alignment["mode"] == "base"]
     sources = [s for s in dict.fromkeys(alignment["source"]) if s != "base"]
     if base.empty or not sources:
@@ -324,8 +324,6 @@ def freezing_alignment_figure(path: str | Path, alignment: pd.DataFrame, early: 
                 ax.plot(group["layer"], group[column], style, color=colour, marker="o",
                         markersize=2, label=mode if mode == "base" else f"{mode} on {source}")
             if column == "ilo":
-                ax.plot(base["layer"], base["shuffled_ilo"], ":", color="grey",
-                        label="base, shuffled labels")
                 ax.set_title(f"fine-tuned on {source}", fontsize=9)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if col == 0:

@@ -85,8 +85,8 @@ class FineTuneResult:
 
 
 def frozen_block_count(n_blocks: int, fraction: float = ILO_FROZEN_FRACTION) -> int:
-    """``round(fraction · n_blocks)``, half up (not Python's half-to-even, so that the count
-    is what the docs say): the first blocks :func:`freeze_early` freezes."""
+    """The first blocks :func:`freeze_early` freezes: ``round(fraction · n_blocks)`` half up
+    (not Python's half-to-even, so that the count is what the docs say)."""
     if not 0.0 <= fraction <= 1.0:
         raise LanggeoError(f"freeze_early: fraction {fraction} of the blocks must lie in [0, 1]")
     return math.floor(fraction * n_blocks + 0.5)
@@ -442,10 +442,9 @@ def transfer_gain_matrix(model: nn.Module, texts: Mapping[str, PanelText], *, lr
     a's ``calibration`` windows (the same ``seed``, steps and settings for every source),
     and :func:`~langgeo.studies.perplexity.perplexity` measures each target b's ``heldout``
     windows. ``eval_dtype`` ``bfloat16`` measures with a bf16 copy of the fine-tuned weights,
-    as :func:`~langgeo.studies.transfer.cross_lingual_matrix` does. ``after_source(a)`` is
-    called after a's measurements, the model still fine-tuned on a (to measure more of it:
-    the fine-tuned weights are not kept). The model holds its base weights again when this
-    returns or raises.
+    as :func:`~langgeo.studies.transfer.cross_lingual_matrix` does. ``after_source(a)`` runs
+    after a's measurements on the model still fine-tuned on a. The model holds its base
+    weights again when this returns or raises.
 
     Returns
     -------
@@ -489,9 +488,8 @@ def transfer_gain_matrix(model: nn.Module, texts: Mapping[str, PanelText], *, lr
             runs[a] = fine_tune(model, texts[a].calibration, lr=lr, steps=steps,
                                 batch_size=batch_size, weight_decay=weight_decay, dtype=dtype,
                                 frozen=frozen, seed=seed, name=a, max_grad_norm=max_grad_norm)
-            for b, p in measure().items():
-                tuned[a, b] = p
-            if after_source is not None:
+            tuned.update({(a, b): p for b, p in measure().items()})
+            if after_source:
                 after_source(a)
     finally:
         restore_parameters(model, base)

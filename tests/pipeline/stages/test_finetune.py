@@ -160,3 +160,22 @@ def test_rankings_of_pruning_and_both_fine_tuning_modes_and_their_mlflow_run(
         ours["ndcg"].iloc[0], abs=1e-5)
     assert main(["finetune"]) == 0
     assert not (scratch / "reports/finetune/alignment.png").exists()
+    # Data of an older finetune_matrix (no settings): exit 2, the reports left as they were.
+    (scratch / "data/finetune/tiny/eld/settings.json").unlink()
+    before = sorted(p.name for p in (scratch / "reports/finetune").iterdir())
+    assert main(["finetune"]) == 2
+    assert "run `dvc repro finetune_matrix`" in capsys.readouterr().err
+    assert sorted(p.name for p in (scratch / "reports/finetune").iterdir()) == before
+
+
+def test_a_panel_language_without_held_out_text_exits_2_naming_it_and_both_counts(
+        scratch, capsys):
+    set_finetune(scratch)
+    params = yaml.safe_load((scratch / "params.yaml").read_text())
+    params["pruning"]["heldout_tokens"] = 10_000_000
+    (scratch / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["finetune-matrix"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"language 'fr' in dataset 'eld' has \d+ text tokens .* fewer than the "
+                     r"\d+ calibration \+ \d+ held-out tokens needed", err)
+    assert written(scratch) == []

@@ -53,6 +53,9 @@ def run(params: Params, layout: Layout) -> str:
                            "sections; see params.yaml in the repository")
     folder = layout.finetune_data(ft.model, pr.dataset)
     gains = gain_matrices(params, layout)
+    if not (folder / "settings.json").is_file():
+        raise LanggeoError(f"{folder / 'settings.json'} not found (data of an older "
+                           "finetune_matrix); run `dvc repro finetune_matrix`")
     settings = json.loads((folder / "settings.json").read_text())
     comparison = freezing_comparison({m: g.to_numpy() for m, g in gains.items()},
                                      seed=params.seed)
