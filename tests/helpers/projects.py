@@ -22,6 +22,12 @@ BIN = Path(sys.executable).parent
 GIT = ["git", "-c", "user.name=langgeo", "-c", "user.email=langgeo@example.invalid"]
 
 
+#: The stages an eld-only tiny project can run (and every stage they need): the script
+#: experiment needs UDHR references and the fine-tuning study its own held-out panel; their
+#: stages are tested on tiny projects of their own (tests/pipeline/stages/).
+ELD_STAGES = ["attribute", "report", "evaluate", "export", "synthetic", "transfer", "explorer"]
+
+
 def make_project(root: Path, model_dir: Path, **overrides) -> Path:
     """A copy of this repository's pipeline whose params point at the tiny model."""
     root.mkdir(parents=True, exist_ok=True)
@@ -39,6 +45,8 @@ def make_project(root: Path, model_dir: Path, **overrides) -> Path:
     params["pruning"].update(model="tiny", panel=["fr", "es", "de", "ru", "ja"],
                              calibration_tokens=128, heldout_tokens=128, seq_len=64,
                              permutations=99)
+    params["finetune"].update(model="tiny", panel=["fr", "es", "de", "ru"], lr=1e-2, steps=2,
+                              alignment_sources=["fr", "ru"], alignment_units=6)
     for key, value in overrides.items():
         params[key] = value
     (root / "params.yaml").write_text(yaml.safe_dump(params))

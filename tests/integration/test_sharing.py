@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.projects import BIN, GIT, make_project, ok
+from tests.helpers.projects import BIN, ELD_STAGES, GIT, make_project, ok
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +18,7 @@ def test_a_clone_pulls_every_output_and_has_nothing_to_rerun(tmp_path, tiny_mode
     (project / ".gitignore").write_text("/mlruns.db\n/mlartifacts/\n")
     ok(GIT + ["init", "-q"], project)
     ok([DVC, "init", "-q"], project)
-    ok([DVC, "repro"], project)
+    ok([DVC, "repro", *ELD_STAGES], project)
     # A remote beside the repository, as in `dvc remote add -d storage ../langgeo-remote`.
     ok([DVC, "remote", "add", "-d", "storage", "../remote"], project)
     ok([DVC, "push"], project)
@@ -30,10 +30,10 @@ def test_a_clone_pulls_every_output_and_has_nothing_to_rerun(tmp_path, tiny_mode
     outputs = ("data/embedding/latent.parquet", "data/distances/ensemble.parquet",
                "data/signatures/tiny/eld/fr.parquet", "data/labels.parquet", "models/tiny")
     assert not any((clone / out).exists() for out in outputs)  # git holds none of them
-    ok([DVC, "pull"], clone)
-    status = ok([DVC, "status"], clone)
+    ok([DVC, "pull", "--with-deps", *ELD_STAGES], clone)
+    status = ok([DVC, "status", *ELD_STAGES], clone)
     assert "Data and pipelines are up to date" in status.stdout, status.stdout
-    again = ok([DVC, "repro"], clone)
+    again = ok([DVC, "repro", *ELD_STAGES], clone)
     assert "Running stage" not in again.stdout, again.stdout
     for out in outputs[:-1]:
         assert (clone / out).read_bytes() == (project / out).read_bytes(), out
