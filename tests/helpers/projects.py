@@ -28,6 +28,13 @@ GIT = ["git", "-c", "user.name=langgeo", "-c", "user.email=langgeo@example.inval
 ELD_STAGES = ["attribute", "report", "evaluate", "export", "synthetic", "transfer", "explorer"]
 
 
+#: The fine-tuning study of a tiny project: the tiny model, four of its languages, a step size
+#: large enough to move it in two steps.
+TINY_FINETUNE = {"model": "tiny", "panel": ["fr", "es", "de", "ru"], "lr": 1e-2, "steps": 2,
+                 "batch_size": 1, "modes": ["full", "frozen"], "alignment_sources": ["fr", "ru"],
+                 "alignment_units": 6}
+
+
 def make_project(root: Path, model_dir: Path, **overrides) -> Path:
     """A copy of this repository's pipeline whose params point at the tiny model."""
     root.mkdir(parents=True, exist_ok=True)
@@ -45,8 +52,7 @@ def make_project(root: Path, model_dir: Path, **overrides) -> Path:
     params["pruning"].update(model="tiny", panel=["fr", "es", "de", "ru", "ja"],
                              calibration_tokens=128, heldout_tokens=128, seq_len=64,
                              permutations=99)
-    params["finetune"].update(model="tiny", panel=["fr", "es", "de", "ru"], lr=1e-2, steps=2,
-                              alignment_sources=["fr", "ru"], alignment_units=6)
+    params["finetune"].update(TINY_FINETUNE)
     for key, value in overrides.items():
         params[key] = value
     (root / "params.yaml").write_text(yaml.safe_dump(params))

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from langgeo.pipeline.cli import main
+from tests.helpers.projects import TINY_FINETUNE
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -23,10 +24,7 @@ def written(root) -> list:
 
 def set_finetune(root, **changes) -> None:
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["finetune"].update({"model": "tiny", "panel": ["fr", "es", "de", "ru"], "lr": 1e-2,
-                               "steps": 2, "batch_size": 1, "modes": ["full", "frozen"],
-                               "alignment_sources": ["fr", "ru"], "alignment_units": 6,
-                               **changes})
+    params["finetune"].update({**TINY_FINETUNE, **changes})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
 
 
